@@ -1,0 +1,165 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/staticlet/staticlet/host/manifest"
+	"github.com/staticlet/staticlet/host/pod"
+	"github.com/staticlet/staticlet/host/source"
+	"github.com/staticlet/staticlet/host/validation"
+)
+
+// Verdict is the outcome for one file.
+type Verdict string
+
+// Verdicts, as printed by `staticlet check -o json` and the status API.
+const (
+	Accepted Verdict = "accepted"
+	Rejected Verdict = "rejected"
+	Ignored  Verdict = "ignored"
+)
+
+// Reason explains a rejection (or, for ignored files, why the file is not a
+// manifest). Field is a field path such as spec.containers[0].image, empty
+// when the reason concerns the whole file. Plugin names the plugin that
+// decided, empty for staticlet's built-in checks.
+type Reason struct {
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+	Plugin  string `json:"plugin,omitempty"`
+}
+
+func (r Reason) String() string {
+	s := r.Message
+	if r.Field != "" {
+		s = r.Field + ": " + s
+	}
+	if r.Plugin != "" {
+		s = "plugin " + r.Plugin + ": " + s
+	}
+	return s
+}
+
+// Result is the verdict on one file.
+type Result struct {
+	Source string
+	File   string
+	Digest string
+	// Verdict is Accepted exactly when Pod is set.
+	Verdict  Verdict
+	Pod      *corev1.Pod
+	Reasons  []Reason
+	Warnings []string
+	// Seen is when this file's current content was first evaluated.
+	Seen time.Time
+}
+
+// Options configure a pipeline.
+type Options struct {
+	NodeName string
+}
+
+// Pipeline evaluates files. It caches results and is not safe for concurrent
+// use: the agent loop and `check` each own one.
+type Pipeline struct {
+	opts  Options
+	cache map[cacheKey]Result
+}
+
+type cacheKey struct {
+	source, file, digest string
+}
+
+// New returns a pipeline for one node.
+func New(opts Options) *Pipeline {
+	return &Pipeline{opts: opts, cache: map[cacheKey]Result{}}
+}
+
+// AdmitListing evaluates every file of a listing, reusing cached results for
+// unchanged files, and forgets files that are gone.
+func (p *Pipeline) AdmitListing(ctx context.Context, l source.Listing, now time.Time) []Result {
+	results := make([]Result, 0, len(l.Files))
+	keep := make(map[cacheKey]bool, len(l.Files))
+	for _, f := range l.Files {
+		key := cacheKey{source: f.Source, file: f.Path, digest: f.Digest}
+		keep[key] = true
+		results = append(results, p.admitCached(ctx, key, f, now))
+	}
+	for key := range p.cache {
+		if key.source == l.Source && !keep[key] {
+			delete(p.cache, key)
+		}
+	}
+	return results
+}
+
+func (p *Pipeline) admitCached(ctx context.Context, key cacheKey, f source.File, now time.Time) Result {
+	if f.Ignored != "" || f.ReadErr != nil {
+		return p.Admit(ctx, f, now)
+	}
+	if r, ok := p.cache[key]; ok {
+		return r
+	}
+	r := p.Admit(ctx, f, now)
+	p.cache[key] = r
+	return r
+}
+
+// Admit evaluates one file without the cache.
+func (p *Pipeline) Admit(ctx context.Context, f source.File, now time.Time) Result {
+	r := Result{Source: f.Source, File: f.Path, Digest: f.Digest, Seen: now}
+	switch {
+	case f.Ignored != "":
+		r.Verdict = Ignored
+		r.Reasons = []Reason{{Message: f.Ignored}}
+		return r
+	case f.ReadErr != nil:
+		return reject(r, Reason{Message: readErrorMessage(f.ReadErr)})
+	}
+	doc, err := manifest.Decode(f.Content)
+	if err != nil {
+		var de *manifest.Error
+		if errors.As(err, &de) {
+			return reject(r, Reason{Field: de.Field, Message: fmt.Sprintf("%s: %s", de.Kind, de.Reason)})
+		}
+		return reject(r, Reason{Message: err.Error()})
+	}
+	r.Warnings = doc.Warnings
+	if doc.Pod.Name == "" {
+		// Checked before defaulting: the suffix would make an empty name valid.
+		return reject(r, Reason{Field: "metadata.name", Message: "Required value: a static pod needs a name"})
+	}
+	static, err := pod.MakeStatic(doc.Pod, doc.CanonicalJSON, pod.StaticOptions{NodeName: p.opts.NodeName, Source: f.Source, Seen: now})
+	if err != nil {
+		return reject(r, Reason{Message: err.Error()})
+	}
+	if errs := validation.ValidatePod(static); len(errs) > 0 {
+		for _, fe := range errs {
+			r.Reasons = append(r.Reasons, Reason{Field: fe.Field, Message: fe.ErrorBody()})
+		}
+		r.Verdict = Rejected
+		return r
+	}
+	r.Verdict = Accepted
+	r.Pod = static
+	return r
+}
+
+func reject(r Result, reasons ...Reason) Result {
+	r.Verdict = Rejected
+	r.Reasons = append(r.Reasons, reasons...)
+	return r
+}
+
+func readErrorMessage(err error) string {
+	var de *manifest.Error
+	if errors.As(err, &de) {
+		return fmt.Sprintf("%s: %s", de.Kind, de.Reason)
+	}
+	return err.Error()
+}

@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// ErrPodNotFound is returned by StopPod for a UID the runtime does not hold.
+// The agent treats it as success: the pod is gone either way.
+var ErrPodNotFound = errors.New("pod not found")
+
+// RuntimePod is a pod the runtime holds, as reported for adoption.
+type RuntimePod struct {
+	UID types.UID
+	// Key is namespace/name.
+	Key string
+	// GracePeriod is the pod's terminationGracePeriodSeconds.
+	GracePeriod time.Duration
+}
+
+// Runtime runs pods. Implementations must be safe for concurrent calls on
+// different UIDs; the agent never issues two calls for one UID at once.
+type Runtime interface {
+	// ListPods returns every pod the runtime holds, including those started
+	// by an earlier agent process, so they are adopted rather than restarted.
+	ListPods(ctx context.Context) ([]RuntimePod, error)
+	// StartPod creates and starts the pod and returns once it runs (or
+	// failed to). Restarting its containers by restartPolicy is then the
+	// runtime's job. Starting a UID that already runs is a no-op.
+	StartPod(ctx context.Context, pod *corev1.Pod) error
+	// StopPod stops every container of the pod (SIGTERM, gracePeriod, then
+	// SIGKILL), removes it, and returns once nothing of it runs.
+	StopPod(ctx context.Context, uid types.UID, gracePeriod time.Duration) error
+}
+
+// GracePeriod is the pod's termination grace period.
+func GracePeriod(p *corev1.Pod) time.Duration {
+	if p.Spec.TerminationGracePeriodSeconds == nil {
+		return 30 * time.Second
+	}
+	return time.Duration(*p.Spec.TerminationGracePeriodSeconds) * time.Second
+}

@@ -1,0 +1,123 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSeedKubeletConfigLoadsVerbatim(t *testing.T) {
+	ks, err := LoadKubeletConfig("testdata/seed-kubelet-config.yaml")
+	if err != nil {
+		t.Fatalf("seed config: %v", err)
+	}
+	if ks.StaticPodPath != "/etc/kubernetes/manifests" {
+		t.Errorf("staticPodPath = %q", ks.StaticPodPath)
+	}
+	if ks.FileCheckFrequency != 20*time.Second || ks.HTTPCheckFrequency != 20*time.Second {
+		t.Errorf("0s must mean the 20s default: file %s http %s", ks.FileCheckFrequency, ks.HTTPCheckFrequency)
+	}
+}
+
+func TestKubeletConfigFields(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	content := `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: manifests
+fileCheckFrequency: 5s
+httpCheckFrequency: 1m
+staticPodURL: http://127.0.0.1:8080/pods
+staticPodURLHeader:
+  Authorization: ["Bearer x"]
+someFutureField: {enabled: true}
+`
+	os.WriteFile(path, []byte(content), 0o644)
+	ks, err := LoadKubeletConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks.StaticPodPath != filepath.Join(dir, "manifests") {
+		t.Errorf("relative staticPodPath = %q, want it resolved against the file's folder", ks.StaticPodPath)
+	}
+	if ks.FileCheckFrequency != 5*time.Second || ks.HTTPCheckFrequency != time.Minute {
+		t.Errorf("frequencies %s %s", ks.FileCheckFrequency, ks.HTTPCheckFrequency)
+	}
+	if ks.StaticPodURL != "http://127.0.0.1:8080/pods" || ks.StaticPodURLHeader["Authorization"][0] != "Bearer x" {
+		t.Errorf("url settings %+v", ks)
+	}
+}
+
+func TestKubeletConfigErrors(t *testing.T) {
+	cases := map[string]string{
+		"kind: KubeletConfiguration\n":                                                                      "apiVersion",
+		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: Pod\n":                                            "kind",
+		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfileCheckFrequency: soon\n": "soon",
+		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfileCheckFrequency: -5s\n":  "fileCheckFrequency",
+		"[": "invalid configuration",
+	}
+	for content, want := range cases {
+		_, err := ParseKubeletConfig("k.yaml", []byte(content))
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "k.yaml") {
+			t.Errorf("%q: error %v, want ErrInvalidConfig naming the file and %q", content, err, want)
+		}
+	}
+}
+
+func TestStaticletConfig(t *testing.T) {
+	sc, err := LoadStaticletConfig("../../examples/staticlet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(sc.KubeletConfig, "examples/kubelet-config.yaml") {
+		t.Errorf("kubeletConfig not resolved against the file: %q", sc.KubeletConfig)
+	}
+	_, err = ParseStaticletConfig("s.yaml", []byte("apiVersion: staticlet.dev/v1alpha1\nkind: StaticletConfiguration\nnodeNmae: x\n"))
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "nodeNmae") {
+		t.Errorf("unknown field: %v", err)
+	}
+	_, err = ParseStaticletConfig("s.yaml", []byte("apiVersion: staticlet.dev/v1\nkind: StaticletConfiguration\n"))
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "apiVersion") {
+		t.Errorf("wrong version: %v", err)
+	}
+}
+
+func TestResolvePrecedenceAndDefaults(t *testing.T) {
+	ks := &KubeletSettings{StaticPodPath: "/from/kubelet", FileCheckFrequency: 7 * time.Second, HTTPCheckFrequency: 20 * time.Second}
+	s, err := Resolve(ks, StaticletConfiguration{NodeName: "From-File"}, Overrides{}, "Host-Name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.NodeName != "from-file" || s.PodManifestPath != "/from/kubelet" || s.FileCheckFrequency != 7*time.Second {
+		t.Errorf("settings %+v", s)
+	}
+	if s.ContainerdNamespace != "staticlet" || s.RemovalDelay != time.Second || s.LogLevel != "info" {
+		t.Errorf("defaults %+v", s)
+	}
+	s, err = Resolve(ks, StaticletConfiguration{NodeName: "from-file", PodManifestPath: "/from/file"}, Overrides{NodeName: "flag", PodManifestPath: "/from/flag"}, "host")
+	if err != nil || s.NodeName != "flag" || s.PodManifestPath != "/from/flag" {
+		t.Errorf("flags must win: %+v %v", s, err)
+	}
+	s, _ = Resolve(nil, StaticletConfiguration{}, Overrides{}, "MyHost")
+	if s.NodeName != "myhost" || s.PodManifestPath != "/etc/kubernetes/manifests" || s.FileCheckFrequency != 20*time.Second {
+		t.Errorf("no files: %+v", s)
+	}
+}
+
+func TestResolveReportsEveryBadField(t *testing.T) {
+	_, err := Resolve(nil, StaticletConfiguration{Logging: LoggingConfig{Format: "xml", Level: "loud"}, Containerd: ContainerdConfig{Namespace: "Bad_NS"}}, Overrides{NodeName: "not a node"}, "")
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, field := range []string{"nodeName", "logging.format", "logging.level", "containerd.namespace"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("error does not name %s: %v", field, err)
+		}
+	}
+	if !errors.Is(err, ErrInvalidConfig) {
+		t.Error("not ErrInvalidConfig")
+	}
+}

@@ -1,0 +1,93 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
+)
+
+// The kubelet's defaults for the fields staticlet reads, with "0s" meaning
+// "use the default" exactly as the kubelet treats it.
+const (
+	DefaultFileCheckFrequency = 20 * time.Second
+	DefaultHTTPCheckFrequency = 20 * time.Second
+)
+
+// ErrInvalidConfig marks every configuration error, so callers can tell a bad
+// file (exit code 2, refuse a reload) from an IO failure.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// KubeletSettings are the static-pod fields of a KubeletConfiguration that
+// staticlet honours. Every other field of the file is accepted and ignored.
+type KubeletSettings struct {
+	// File is the path the settings came from, for error messages.
+	File               string
+	StaticPodPath      string
+	FileCheckFrequency time.Duration
+	StaticPodURL       string
+	StaticPodURLHeader map[string][]string
+	HTTPCheckFrequency time.Duration
+}
+
+// LoadKubeletConfig reads a KubeletConfiguration file.
+func LoadKubeletConfig(path string) (KubeletSettings, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return KubeletSettings{}, fmt.Errorf("read kubelet config: %w", err)
+	}
+	return ParseKubeletConfig(path, data)
+}
+
+// ParseKubeletConfig decodes the content of a KubeletConfiguration file. It
+// is lenient about fields it does not know (a newer kubelet's file must still
+// load) and strict about apiVersion and kind (a wrong file must not be
+// mistaken for an empty configuration).
+func ParseKubeletConfig(path string, data []byte) (KubeletSettings, error) {
+	var kc kubeletv1beta1.KubeletConfiguration
+	if err := yaml.Unmarshal(data, &kc); err != nil {
+		return KubeletSettings{}, fmt.Errorf("%s: %w: %w", path, ErrInvalidConfig, err)
+	}
+	wantAPIVersion := kubeletv1beta1.SchemeGroupVersion.String()
+	if kc.APIVersion != wantAPIVersion {
+		return KubeletSettings{}, fmt.Errorf("%s: apiVersion: %w: got %q, want %q", path, ErrInvalidConfig, kc.APIVersion, wantAPIVersion)
+	}
+	if kc.Kind != "KubeletConfiguration" {
+		return KubeletSettings{}, fmt.Errorf("%s: kind: %w: got %q, want %q", path, ErrInvalidConfig, kc.Kind, "KubeletConfiguration")
+	}
+	settings := KubeletSettings{
+		File:               path,
+		StaticPodPath:      relativeTo(path, kc.StaticPodPath),
+		FileCheckFrequency: orDefault(kc.FileCheckFrequency.Duration, DefaultFileCheckFrequency),
+		StaticPodURL:       kc.StaticPodURL,
+		StaticPodURLHeader: kc.StaticPodURLHeader,
+		HTTPCheckFrequency: orDefault(kc.HTTPCheckFrequency.Duration, DefaultHTTPCheckFrequency),
+	}
+	if kc.FileCheckFrequency.Duration < 0 {
+		return KubeletSettings{}, fmt.Errorf("%s: fileCheckFrequency: %w: must not be negative", path, ErrInvalidConfig)
+	}
+	if kc.HTTPCheckFrequency.Duration < 0 {
+		return KubeletSettings{}, fmt.Errorf("%s: httpCheckFrequency: %w: must not be negative", path, ErrInvalidConfig)
+	}
+	return settings, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// relativeTo resolves a path written in a configuration file against that
+// file's folder, as the kubelet does for its config file.
+func relativeTo(configFile, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(configFile), p)
+}

@@ -1,0 +1,236 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
+)
+
+// APIVersion and Kind of staticlet's own configuration file.
+const (
+	APIVersion = "staticlet.dev/v1alpha1"
+	Kind       = "StaticletConfiguration"
+)
+
+// Defaults for staticlet's own settings.
+const (
+	DefaultContainerdAddress   = "/run/containerd/containerd.sock"
+	DefaultContainerdNamespace = "staticlet"
+	DefaultStatusSocket        = "/run/staticlet/status.sock"
+	DefaultPodLogDir           = "/var/log/pods"
+	DefaultStateDir            = "/var/lib/staticlet"
+	DefaultPodManifestPath     = "/etc/kubernetes/manifests"
+	// DefaultRemovalDelay is how long a vanished manifest keeps its pod: long
+	// enough to ride out an editor's rename dance, short next to any pod's
+	// termination grace period. See docs/RATIONALE.md.
+	DefaultRemovalDelay = time.Second
+	// DefaultDebounce is the quiet time the file source waits after a
+	// filesystem event before it rescans, so a burst of events from one save
+	// costs one scan.
+	DefaultDebounce = 20 * time.Millisecond
+)
+
+// StaticletConfiguration is the versioned file given with --config. Unknown
+// fields are errors: it is staticlet's own format, so a typo must not be
+// silently ignored.
+type StaticletConfiguration struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// NodeName defaults to the lowercased hostname.
+	NodeName string `json:"nodeName,omitempty"`
+	// KubeletConfig is the KubeletConfiguration file to read staticPodPath and
+	// friends from (same as --kubelet-config).
+	KubeletConfig string `json:"kubeletConfig,omitempty"`
+	// PodManifestPath overrides the KubeletConfiguration's staticPodPath.
+	PodManifestPath string           `json:"podManifestPath,omitempty"`
+	Containerd      ContainerdConfig `json:"containerd,omitempty"`
+	// Kubeconfig enables mirror pods; empty means standalone.
+	Kubeconfig   string        `json:"kubeconfig,omitempty"`
+	StatusSocket string        `json:"statusSocket,omitempty"`
+	PodLogDir    string        `json:"podLogDir,omitempty"`
+	StateDir     string        `json:"stateDir,omitempty"`
+	Logging      LoggingConfig `json:"logging,omitempty"`
+	Source       SourceConfig  `json:"source,omitempty"`
+}
+
+// ContainerdConfig says where the container runtime is.
+type ContainerdConfig struct {
+	Address   string `json:"address,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// LoggingConfig selects go-hclog's output.
+type LoggingConfig struct {
+	// Format is "text" (default) or "json".
+	Format string `json:"format,omitempty"`
+	// Level is trace, debug, info (default), warn or error.
+	Level string `json:"level,omitempty"`
+}
+
+// SourceConfig tunes the manifest folder watch.
+type SourceConfig struct {
+	RemovalDelay *metav1.Duration `json:"removalDelay,omitempty"`
+	Debounce     *metav1.Duration `json:"debounce,omitempty"`
+}
+
+// LoadStaticletConfig reads and strictly decodes a StaticletConfiguration.
+func LoadStaticletConfig(path string) (StaticletConfiguration, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return StaticletConfiguration{}, fmt.Errorf("read staticlet config: %w", err)
+	}
+	return ParseStaticletConfig(path, data)
+}
+
+// ParseStaticletConfig decodes the content of a StaticletConfiguration file.
+func ParseStaticletConfig(path string, data []byte) (StaticletConfiguration, error) {
+	var sc StaticletConfiguration
+	if err := yaml.UnmarshalStrict(data, &sc); err != nil {
+		return sc, fmt.Errorf("%s: %w: %w", path, ErrInvalidConfig, err)
+	}
+	if sc.APIVersion != APIVersion {
+		return sc, fmt.Errorf("%s: apiVersion: %w: got %q, want %q", path, ErrInvalidConfig, sc.APIVersion, APIVersion)
+	}
+	if sc.Kind != Kind {
+		return sc, fmt.Errorf("%s: kind: %w: got %q, want %q", path, ErrInvalidConfig, sc.Kind, Kind)
+	}
+	for _, p := range []*string{&sc.KubeletConfig, &sc.PodManifestPath, &sc.Kubeconfig, &sc.StatusSocket, &sc.PodLogDir, &sc.StateDir} {
+		*p = relativeTo(path, *p)
+	}
+	return sc, nil
+}
+
+// Overrides are command-line flags; a non-empty value wins over both files.
+type Overrides struct {
+	KubeletConfig       string
+	PodManifestPath     string
+	NodeName            string
+	ContainerdAddress   string
+	ContainerdNamespace string
+	Kubeconfig          string
+	StatusSocket        string
+	PodLogDir           string
+	StateDir            string
+	LogLevel            string
+	LogFormat           string
+}
+
+// Settings is the resolved, validated configuration the agent runs with.
+type Settings struct {
+	NodeName            string
+	PodManifestPath     string
+	FileCheckFrequency  time.Duration
+	StaticPodURL        string
+	StaticPodURLHeader  map[string][]string
+	HTTPCheckFrequency  time.Duration
+	ContainerdAddress   string
+	ContainerdNamespace string
+	Kubeconfig          string
+	StatusSocket        string
+	PodLogDir           string
+	StateDir            string
+	LogFormat           string
+	LogLevel            string
+	RemovalDelay        time.Duration
+	Debounce            time.Duration
+}
+
+// Resolve merges the kubelet's settings (nil when no KubeletConfiguration was
+// given), staticlet's file and the flags, applies defaults and validates the
+// result once, reporting every bad field at once. hostname is used when no
+// node name is configured.
+func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, hostname string) (Settings, error) {
+	s := Settings{
+		FileCheckFrequency:  DefaultFileCheckFrequency,
+		HTTPCheckFrequency:  DefaultHTTPCheckFrequency,
+		PodManifestPath:     DefaultPodManifestPath,
+		ContainerdAddress:   first(ov.ContainerdAddress, sc.Containerd.Address, DefaultContainerdAddress),
+		ContainerdNamespace: first(ov.ContainerdNamespace, sc.Containerd.Namespace, DefaultContainerdNamespace),
+		Kubeconfig:          first(ov.Kubeconfig, sc.Kubeconfig),
+		StatusSocket:        first(ov.StatusSocket, sc.StatusSocket, DefaultStatusSocket),
+		PodLogDir:           first(ov.PodLogDir, sc.PodLogDir, DefaultPodLogDir),
+		StateDir:            first(ov.StateDir, sc.StateDir, DefaultStateDir),
+		LogFormat:           strings.ToLower(first(ov.LogFormat, sc.Logging.Format, "text")),
+		LogLevel:            strings.ToLower(first(ov.LogLevel, sc.Logging.Level, "info")),
+		RemovalDelay:        DefaultRemovalDelay,
+		Debounce:            DefaultDebounce,
+	}
+	if kubelet != nil {
+		if kubelet.StaticPodPath != "" {
+			s.PodManifestPath = kubelet.StaticPodPath
+		}
+		s.FileCheckFrequency = kubelet.FileCheckFrequency
+		s.StaticPodURL = kubelet.StaticPodURL
+		s.StaticPodURLHeader = kubelet.StaticPodURLHeader
+		s.HTTPCheckFrequency = kubelet.HTTPCheckFrequency
+	}
+	s.PodManifestPath = first(ov.PodManifestPath, sc.PodManifestPath, s.PodManifestPath)
+	s.NodeName = strings.ToLower(first(ov.NodeName, sc.NodeName, hostname))
+	if sc.Source.RemovalDelay != nil {
+		s.RemovalDelay = sc.Source.RemovalDelay.Duration
+	}
+	if sc.Source.Debounce != nil {
+		s.Debounce = sc.Source.Debounce.Duration
+	}
+	return s, s.Validate()
+}
+
+// Validate checks every field and reports all problems at once, each naming
+// its field.
+func (s Settings) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...interface{}) {
+		errs = append(errs, fmt.Errorf("%s: %w: %s", field, ErrInvalidConfig, fmt.Sprintf(format, args...)))
+	}
+	if s.NodeName == "" {
+		bad("nodeName", "required (no hostname could be read either)")
+	} else if msgs := validation.IsDNS1123Subdomain(s.NodeName); len(msgs) > 0 {
+		bad("nodeName", "%q is not a valid node name: %s", s.NodeName, strings.Join(msgs, "; "))
+	}
+	if s.PodManifestPath == "" {
+		bad("podManifestPath", "required")
+	}
+	if s.FileCheckFrequency <= 0 {
+		bad("fileCheckFrequency", "must be positive")
+	}
+	if s.HTTPCheckFrequency <= 0 {
+		bad("httpCheckFrequency", "must be positive")
+	}
+	if s.ContainerdNamespace != "" {
+		if msgs := validation.IsDNS1123Label(s.ContainerdNamespace); len(msgs) > 0 {
+			bad("containerd.namespace", "%q: %s", s.ContainerdNamespace, strings.Join(msgs, "; "))
+		}
+	}
+	switch s.LogFormat {
+	case "text", "json":
+	default:
+		bad("logging.format", "%q is not one of text, json", s.LogFormat)
+	}
+	switch s.LogLevel {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		bad("logging.level", "%q is not one of trace, debug, info, warn, error", s.LogLevel)
+	}
+	if s.RemovalDelay < 0 || s.RemovalDelay > time.Minute {
+		bad("source.removalDelay", "%s must be between 0s and 1m", s.RemovalDelay)
+	}
+	if s.Debounce < 0 || s.Debounce > 5*time.Second {
+		bad("source.debounce", "%s must be between 0s and 5s", s.Debounce)
+	}
+	return errors.Join(errs...)
+}
+
+func first(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

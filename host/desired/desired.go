@@ -1,0 +1,221 @@
+package desired
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/staticlet/staticlet/host/admission"
+)
+
+// Pod is one desired static pod.
+type Pod struct {
+	// Key is namespace/name, the identity that must be unique on the node.
+	Key    string
+	UID    types.UID
+	Pod    *corev1.Pod
+	Source string
+	File   string
+}
+
+// FileStatus is what the agent reports about one file.
+type FileStatus struct {
+	Source   string
+	File     string
+	Verdict  admission.Verdict
+	Reasons  []admission.Reason
+	Warnings []string
+	// PodKey and UID name the pod this file currently provides, if any. For
+	// a rejected file serving its last good version, they name that version.
+	PodKey string
+	UID    types.UID
+	// Stale is true when the pod served is an older, last good version.
+	Stale bool
+	// Removing is set while a vanished file's pod waits out the removal
+	// delay.
+	Removing bool
+}
+
+// Snapshot is the desired state at one instant.
+type Snapshot struct {
+	Pods  []Pod
+	Files []FileStatus
+	// NextChange is when the snapshot changes without new input (a removal
+	// delay expiring); zero when nothing is pending.
+	NextChange time.Time
+}
+
+// Builder keeps the memory that the rules above need between listings.
+type Builder struct {
+	removalDelay time.Duration
+	// lastGood is the last version of each file that became desired.
+	lastGood map[string]Pod
+	// owner maps a pod key to the file that holds it.
+	owner map[string]string
+	// goneSince records when a file holding a pod disappeared.
+	goneSince map[string]time.Time
+}
+
+// NewBuilder returns a builder with no history.
+func NewBuilder(removalDelay time.Duration) *Builder {
+	return &Builder{
+		removalDelay: removalDelay,
+		lastGood:     map[string]Pod{},
+		owner:        map[string]string{},
+		goneSince:    map[string]time.Time{},
+	}
+}
+
+// fileID makes file identities unique across sources.
+func fileID(source, file string) string { return source + "\x00" + file }
+
+type candidate struct {
+	id      string
+	pod     Pod
+	current bool // the file's current content, not a last good version
+	gone    bool // the file vanished and waits out the removal delay
+	status  *FileStatus
+}
+
+// Build computes the desired set from the latest results of every source.
+func (b *Builder) Build(results []admission.Result, now time.Time) Snapshot {
+	var snap Snapshot
+	present := map[string]bool{}
+	statuses := make([]*FileStatus, 0, len(results))
+	var cands []*candidate
+
+	for _, r := range results {
+		id := fileID(r.Source, r.File)
+		present[id] = true
+		delete(b.goneSince, id)
+		st := &FileStatus{Source: r.Source, File: r.File, Verdict: r.Verdict, Reasons: r.Reasons, Warnings: r.Warnings}
+		statuses = append(statuses, st)
+		switch {
+		case r.Verdict == admission.Accepted:
+			cands = append(cands, &candidate{id: id, current: true, status: st,
+				pod: Pod{Key: key(r.Pod), UID: r.Pod.UID, Pod: r.Pod, Source: r.Source, File: r.File}})
+		case r.Verdict == admission.Rejected:
+			if lg, ok := b.lastGood[id]; ok {
+				cands = append(cands, &candidate{id: id, pod: lg, status: st})
+			}
+		}
+	}
+
+	// Files that vanished keep their pod during the removal delay.
+	for id, lg := range b.lastGood {
+		if present[id] {
+			continue
+		}
+		since, ok := b.goneSince[id]
+		if !ok {
+			since = now
+			b.goneSince[id] = now
+		}
+		deadline := since.Add(b.removalDelay)
+		if !now.Before(deadline) {
+			b.forget(id)
+			continue
+		}
+		st := &FileStatus{Source: lg.Source, File: lg.File, Verdict: admission.Accepted, Removing: true,
+			Reasons: []admission.Reason{{Message: fmt.Sprintf("file is gone; its pod is removed at %s unless the file returns", deadline.UTC().Format(time.RFC3339Nano))}}}
+		statuses = append(statuses, st)
+		cands = append(cands, &candidate{id: id, pod: lg, gone: true, status: st})
+		if snap.NextChange.IsZero() || deadline.Before(snap.NextChange) {
+			snap.NextChange = deadline
+		}
+	}
+
+	winners := b.resolve(cands)
+
+	// Record the new history.
+	b.owner = map[string]string{}
+	for _, c := range winners {
+		b.owner[c.pod.Key] = c.id
+		if c.current {
+			b.lastGood[c.id] = c.pod
+		}
+		c.status.PodKey, c.status.UID = c.pod.Key, c.pod.UID
+		c.status.Stale = !c.current && !c.gone
+		if c.status.Stale {
+			c.status.Reasons = append(c.status.Reasons, admission.Reason{Message: fmt.Sprintf("keeping the last good version (uid %s) running until the file is fixed", c.pod.UID)})
+		}
+		snap.Pods = append(snap.Pods, c.pod)
+	}
+	for _, st := range statuses {
+		snap.Files = append(snap.Files, *st)
+	}
+	sort.Slice(snap.Pods, func(i, j int) bool { return snap.Pods[i].Key < snap.Pods[j].Key })
+	sort.Slice(snap.Files, func(i, j int) bool {
+		if snap.Files[i].Source != snap.Files[j].Source {
+			return snap.Files[i].Source < snap.Files[j].Source
+		}
+		return snap.Files[i].File < snap.Files[j].File
+	})
+	return snap
+}
+
+func (b *Builder) forget(id string) {
+	delete(b.lastGood, id)
+	delete(b.goneSince, id)
+}
+
+// resolve picks one candidate per pod key. A present file beats a vanished
+// one holding the same pod (that is a rename: the pod stays); otherwise the
+// current owner keeps the key, and without an owner the first file by name
+// wins. A losing file with its current content falls back to its last good
+// version when that has another key; the loop runs until nothing changes.
+func (b *Builder) resolve(cands []*candidate) []*candidate {
+	for {
+		byKey := map[string][]*candidate{}
+		for _, c := range cands {
+			byKey[c.pod.Key] = append(byKey[c.pod.Key], c)
+		}
+		var winners, next []*candidate
+		changed := false
+		for _, group := range byKey {
+			sort.Slice(group, func(i, j int) bool { return b.before(group[i], group[j]) })
+			winners = append(winners, group[0])
+			next = append(next, group[0])
+			for _, loser := range group[1:] {
+				if loser.gone {
+					// A renamed file's old path (the pod lives on in the new
+					// file), or a vanished file that held nothing: forget it.
+					b.forget(loser.id)
+					loser.status.Reasons = []admission.Reason{{Message: fmt.Sprintf("file is gone; its pod %s now comes from %s", loser.pod.Key, group[0].pod.File)}}
+					loser.status.Removing = false
+					continue
+				}
+				loser.status.Verdict = admission.Rejected
+				loser.status.Reasons = append(loser.status.Reasons, admission.Reason{Field: "metadata.name",
+					Message: fmt.Sprintf("Duplicate value: pod %s is already defined by %s", loser.pod.Key, group[0].pod.File)})
+				if lg, ok := b.lastGood[loser.id]; ok && loser.current && lg.Key != loser.pod.Key {
+					next = append(next, &candidate{id: loser.id, pod: lg, status: loser.status})
+					changed = true
+				}
+			}
+		}
+		if !changed {
+			return winners
+		}
+		cands = next
+	}
+}
+
+// before orders candidates for one key: for the same content a present file
+// before a vanished one (a rename), then the current owner, then by source
+// and file name.
+func (b *Builder) before(x, y *candidate) bool {
+	if x.gone != y.gone && x.pod.UID == y.pod.UID {
+		return !x.gone
+	}
+	owner := b.owner[x.pod.Key]
+	if (x.id == owner) != (y.id == owner) {
+		return x.id == owner
+	}
+	return x.id < y.id
+}
+
+func key(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }

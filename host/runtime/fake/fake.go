@@ -1,0 +1,172 @@
+// Package fake is an in-memory agent.Runtime for unit tests of the agent. It
+// does no IO. It records every call, can be told to fail starts or stops, and
+// can hold a stop open to test grace periods and ordering.
+package fake
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/staticlet/staticlet/host/agent"
+)
+
+// Call is one recorded runtime call.
+type Call struct {
+	Op  string // "start" or "stop"
+	UID types.UID
+	Key string
+}
+
+// Runtime is the fake. The zero value is not usable; call New.
+type Runtime struct {
+	mu      sync.Mutex
+	pods    map[types.UID]agent.RuntimePod
+	calls   []Call
+	failing map[types.UID]error
+	// StopDelay makes every stop take this long (bounded by its grace
+	// period and the context), like a container that traps SIGTERM.
+	StopDelay time.Duration
+	changed   chan struct{}
+}
+
+var _ agent.Runtime = (*Runtime)(nil)
+
+// New returns an empty fake runtime.
+func New() *Runtime {
+	return &Runtime{pods: map[types.UID]agent.RuntimePod{}, failing: map[types.UID]error{}, changed: make(chan struct{})}
+}
+
+// Seed adds pods as if an earlier agent had started them.
+func (r *Runtime) Seed(pods ...agent.RuntimePod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range pods {
+		r.pods[p.UID] = p
+	}
+}
+
+// FailNext makes the next start or stop of uid fail with err.
+func (r *Runtime) FailNext(uid types.UID, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failing[uid] = err
+}
+
+// ListPods implements agent.Runtime.
+func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]agent.RuntimePod, 0, len(r.pods))
+	for _, p := range r.pods {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UID < out[j].UID })
+	return out, nil
+}
+
+// StartPod implements agent.Runtime.
+func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := pod.Namespace + "/" + pod.Name
+	r.record(Call{Op: "start", UID: pod.UID, Key: key})
+	if err := r.takeFailure(pod.UID); err != nil {
+		return err
+	}
+	for _, p := range r.pods {
+		if p.Key == key && p.UID != pod.UID {
+			return fmt.Errorf("start %s: another version (uid %s) still runs", key, p.UID)
+		}
+	}
+	r.pods[pod.UID] = agent.RuntimePod{UID: pod.UID, Key: key, GracePeriod: agent.GracePeriod(pod)}
+	return nil
+}
+
+// StopPod implements agent.Runtime.
+func (r *Runtime) StopPod(ctx context.Context, uid types.UID, grace time.Duration) error {
+	r.mu.Lock()
+	p, ok := r.pods[uid]
+	r.record(Call{Op: "stop", UID: uid, Key: p.Key})
+	if err := r.takeFailure(uid); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	delay := min(r.StopDelay, grace)
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("stop %s: %w", uid, agent.ErrPodNotFound)
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.pods, uid)
+	r.notify()
+	return nil
+}
+
+func (r *Runtime) takeFailure(uid types.UID) error {
+	if err, ok := r.failing[uid]; ok {
+		delete(r.failing, uid)
+		return err
+	}
+	return nil
+}
+
+func (r *Runtime) record(c Call) {
+	r.calls = append(r.calls, c)
+	r.notify()
+}
+
+func (r *Runtime) notify() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Calls returns the calls so far.
+func (r *Runtime) Calls() []Call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Call(nil), r.calls...)
+}
+
+// Running returns the keys of the pods held, sorted, as "key@uid".
+func (r *Runtime) Running() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, p := range r.pods {
+		out = append(out, p.Key+"@"+string(p.UID))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WaitFor blocks until cond holds or ctx ends; cond is checked after every
+// change.
+func (r *Runtime) WaitFor(ctx context.Context, cond func(r *Runtime) bool) error {
+	for {
+		r.mu.Lock()
+		ch := r.changed
+		r.mu.Unlock()
+		if cond(r) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
