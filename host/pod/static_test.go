@@ -74,11 +74,11 @@ func TestUIDStability(t *testing.T) {
 		t.Fatalf("seed UID on worker-1 is %s, want %s: the UID scheme changed", base, golden)
 	}
 	same := map[string]string{
-		"explicit namespace":  "apiVersion: v1\nkind: Pod\nmetadata:\n  name: myapp-pod\n  namespace: default\n  labels: {app: myapp, type: front-end}\nspec:\n  containers:\n  - name: nginx-container\n    image: nginx\n",
-		"json":                `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"myapp-pod","labels":{"type":"front-end","app":"myapp"}},"spec":{"containers":[{"image":"nginx","name":"nginx-container"}]}}`,
-		"comments and order":  "# a comment\nkind: Pod\napiVersion: v1\nspec:\n  containers:\n  - image: nginx\n    name: nginx-container\nmetadata:\n  labels: {type: front-end, app: myapp}\n  name: myapp-pod\n",
-		"status is ignored":   seed + "status:\n  phase: Running\n",
-		"copied config.hash":  "apiVersion: v1\nkind: Pod\nmetadata:\n  name: myapp-pod\n  annotations: {kubernetes.io/config.hash: abc}\n  labels: {app: myapp, type: front-end}\nspec:\n  containers:\n  - name: nginx-container\n    image: nginx\n",
+		"explicit namespace": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: myapp-pod\n  namespace: default\n  labels: {app: myapp, type: front-end}\nspec:\n  containers:\n  - name: nginx-container\n    image: nginx\n",
+		"json":               `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"myapp-pod","labels":{"type":"front-end","app":"myapp"}},"spec":{"containers":[{"image":"nginx","name":"nginx-container"}]}}`,
+		"comments and order": "# a comment\nkind: Pod\napiVersion: v1\nspec:\n  containers:\n  - image: nginx\n    name: nginx-container\nmetadata:\n  labels: {type: front-end, app: myapp}\n  name: myapp-pod\n",
+		"status is ignored":  seed + "status:\n  phase: Running\n",
+		"copied config.hash": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: myapp-pod\n  annotations: {kubernetes.io/config.hash: abc}\n  labels: {app: myapp, type: front-end}\nspec:\n  containers:\n  - name: nginx-container\n    image: nginx\n",
 	}
 	for name, y := range same {
 		if got := mustStatic(t, y, "worker-1").UID; got != base {
