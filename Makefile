@@ -35,7 +35,7 @@ fuzz:
 
 ## bench: benchmarks whose figures go into docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./host/manifest ./host/validation ./host/admission ./host/desired ./host/source/file
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./host/manifest ./host/validation ./host/admission ./host/desired ./host/source/file ./host/agent
 
 ## run: the README's main command.
 run: build
