@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"syscall"
 
 	"github.com/staticlet/staticlet/host/manifest"
@@ -100,7 +99,6 @@ func (s *Scanner) Scan(root string) source.Listing {
 		seen[path] = true
 		listing.Files = append(listing.Files, s.readFile(path))
 	}
-	sort.Slice(listing.Files, func(i, j int) bool { return listing.Files[i].Path < listing.Files[j].Path })
 	return listing
 }
 
