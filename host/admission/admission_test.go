@@ -124,7 +124,8 @@ func file(path, content string) source.File {
 
 func TestAdmitAccepted(t *testing.T) {
 	p := New(Options{NodeName: "cp-1"})
-	for name, content := range map[string]string{"seed": seed, "kube-apiserver": kubeAPIServer} {
+	defaulted := "apiVersion: v1\nkind: Pod\nmetadata: {name: d}\nspec:\n  volumes: [{name: scratch}]\n  containers:\n  - {name: c, image: busybox, volumeMounts: [{name: scratch, mountPath: /scratch}], resources: {limits: {cpu: '1'}}}\n"
+	for name, content := range map[string]string{"seed": seed, "kube-apiserver": kubeAPIServer, "needs defaults": defaulted} {
 		r := p.Admit(context.Background(), file("/m/"+name+".yaml", content), now)
 		if r.Verdict != Accepted || r.Pod == nil || len(r.Reasons) != 0 {
 			t.Fatalf("%s: %+v", name, r)

@@ -37,6 +37,10 @@ func SetDefaults(p *corev1.Pod) {
 	if spec.TerminationGracePeriodSeconds == nil {
 		v := DefaultTerminationGracePeriodSeconds
 		spec.TerminationGracePeriodSeconds = &v
+	} else if *spec.TerminationGracePeriodSeconds < 0 {
+		// The API server turns a negative grace period into the minimum.
+		v := int64(1)
+		spec.TerminationGracePeriodSeconds = &v
 	}
 	if spec.SchedulerName == "" {
 		spec.SchedulerName = DefaultSchedulerName
@@ -59,6 +63,15 @@ func SetDefaults(p *corev1.Pod) {
 func defaultContainer(c *corev1.Container, hostNetwork bool) {
 	if c.ImagePullPolicy == "" {
 		c.ImagePullPolicy = DefaultPullPolicy(c.Image)
+	}
+	// A limit without a request requests the limit.
+	for name, limit := range c.Resources.Limits {
+		if _, ok := c.Resources.Requests[name]; !ok {
+			if c.Resources.Requests == nil {
+				c.Resources.Requests = corev1.ResourceList{}
+			}
+			c.Resources.Requests[name] = limit.DeepCopy()
+		}
 	}
 	if c.TerminationMessagePath == "" {
 		c.TerminationMessagePath = DefaultTerminationMessagePath
@@ -132,6 +145,23 @@ func defaultHTTPGet(h *corev1.HTTPGetAction) {
 }
 
 func defaultVolume(v *corev1.Volume) {
+	if v.VolumeSource == (corev1.VolumeSource{}) {
+		// A volume with no source is an emptyDir.
+		v.EmptyDir = &corev1.EmptyDirVolumeSource{}
+	}
+	if v.Image != nil && v.Image.PullPolicy == "" {
+		v.Image.PullPolicy = DefaultPullPolicy(v.Image.Reference)
+	}
+	if v.DownwardAPI != nil {
+		defaultDownwardItems(v.DownwardAPI.Items)
+	}
+	if v.Projected != nil {
+		for i := range v.Projected.Sources {
+			if d := v.Projected.Sources[i].DownwardAPI; d != nil {
+				defaultDownwardItems(d.Items)
+			}
+		}
+	}
 	if v.HostPath != nil && v.HostPath.Type == nil {
 		unset := corev1.HostPathUnset
 		v.HostPath.Type = &unset
@@ -171,4 +201,12 @@ func PortByName(c *corev1.Container, port intstr.IntOrString) (int32, bool) {
 		}
 	}
 	return 0, false
+}
+
+func defaultDownwardItems(items []corev1.DownwardAPIVolumeFile) {
+	for i := range items {
+		if ref := items[i].FieldRef; ref != nil && ref.APIVersion == "" {
+			ref.APIVersion = "v1"
+		}
+	}
 }

@@ -179,3 +179,39 @@ spec:
 		t.Errorf("PortByName = %d %v", port, ok)
 	}
 }
+
+func TestUpstreamDefaultsValidationRelyOn(t *testing.T) {
+	p := mustStatic(t, `apiVersion: v1
+kind: Pod
+metadata: {name: d}
+spec:
+  terminationGracePeriodSeconds: -5
+  volumes:
+  - name: scratch
+  - name: info
+    downwardAPI:
+      items: [{path: name, fieldRef: {fieldPath: metadata.name}}]
+  - name: img
+    image: {reference: "registry.local/data:1"}
+  containers:
+  - name: c
+    image: busybox
+    resources: {limits: {cpu: 500m, memory: 64Mi}}
+`, "n1")
+	if *p.Spec.TerminationGracePeriodSeconds != 1 {
+		t.Errorf("negative grace period = %d, want 1", *p.Spec.TerminationGracePeriodSeconds)
+	}
+	if p.Spec.Volumes[0].EmptyDir == nil {
+		t.Error("sourceless volume is not an emptyDir")
+	}
+	if p.Spec.Volumes[1].DownwardAPI.Items[0].FieldRef.APIVersion != "v1" {
+		t.Error("downwardAPI fieldRef apiVersion not defaulted")
+	}
+	if p.Spec.Volumes[2].Image.PullPolicy != corev1.PullIfNotPresent {
+		t.Errorf("image volume pull policy = %q", p.Spec.Volumes[2].Image.PullPolicy)
+	}
+	req := p.Spec.Containers[0].Resources.Requests
+	if req.Cpu().String() != "500m" || req.Memory().String() != "64Mi" {
+		t.Errorf("requests not copied from limits: %v", req)
+	}
+}
