@@ -103,7 +103,7 @@ func checkPaths(ctx context.Context, roots []string, nodeName string, now time.T
 	}
 	out := checkOutput{Manifests: []checkEntry{}}
 	for _, f := range snap.Files {
-		e := checkEntry{File: f.File, Verdict: f.Verdict, UID: string(f.UID), Reasons: []string{}, Details: f.Reasons, Warnings: f.Warnings}
+		e := checkEntry{File: f.File, Verdict: f.Verdict, UID: string(f.UID), Reasons: []string{}, Details: f.Reasons, Warnings: f.Warnings, Audit: f.Audit, Mutations: f.Mutations}
 		for _, r := range f.Reasons {
 			e.Reasons = append(e.Reasons, r.String())
 		}
@@ -164,6 +164,12 @@ func printCheck(w io.Writer, format string, out checkOutput) error {
 		}
 		for _, warn := range m.Warnings {
 			fmt.Fprintf(w, "    warning: %s\n", warn)
+		}
+		for _, a := range m.Audit {
+			fmt.Fprintf(w, "    audit: %s\n", a)
+		}
+		for _, c := range m.Mutations {
+			fmt.Fprintf(w, "    mutated: %s\n", c)
 		}
 	}
 	return nil

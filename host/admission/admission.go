@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -55,6 +56,10 @@ type Result struct {
 	Pod      *corev1.Pod
 	Reasons  []Reason
 	Warnings []string
+	// Audit holds plugin decisions in Audit mode: reported, not enforced.
+	Audit []string
+	// Mutations lists the changes mutating plugins made.
+	Mutations []string
 	// Seen is when this file's current content was first evaluated.
 	Seen time.Time
 }
@@ -62,6 +67,8 @@ type Result struct {
 // Options configure a pipeline.
 type Options struct {
 	NodeName string
+	// Policy is the plugin chain; nil for none.
+	Policy Policy
 }
 
 // Pipeline evaluates files. It caches results and is not safe for concurrent
@@ -73,6 +80,23 @@ type Pipeline struct {
 
 type cacheKey struct {
 	source, file, digest string
+}
+
+// SetPolicy replaces the plugin chain. When its fingerprint differs from the
+// current one, every cached result is dropped, so the next listing
+// re-evaluates every file under the new policy.
+func (p *Pipeline) SetPolicy(policy Policy) {
+	if fingerprint(p.opts.Policy) != fingerprint(policy) {
+		p.cache = map[cacheKey]Result{}
+	}
+	p.opts.Policy = policy
+}
+
+func fingerprint(p Policy) string {
+	if p == nil {
+		return ""
+	}
+	return p.Fingerprint()
 }
 
 // New returns a pipeline for one node.
@@ -134,20 +158,79 @@ func (p *Pipeline) Admit(ctx context.Context, f source.File, now time.Time) Resu
 		// Checked before defaulting: the suffix would make an empty name valid.
 		return reject(r, Reason{Field: "metadata.name", Message: "Required value: a static pod needs a name"})
 	}
-	static, err := pod.MakeStatic(doc.Pod, doc.CanonicalJSON, pod.StaticOptions{NodeName: p.opts.NodeName, Source: f.Source, Seen: now})
+	opts := pod.StaticOptions{NodeName: p.opts.NodeName, Source: f.Source, Seen: now}
+	policy := p.opts.Policy
+	if policy != nil {
+		var denied bool
+		doc, opts.Name, denied = p.mutateAndName(ctx, policy, f, doc, &r)
+		if denied {
+			return r
+		}
+	}
+	static, err := pod.MakeStatic(doc.Pod, doc.CanonicalJSON, opts)
 	if err != nil {
 		return reject(r, Reason{Message: err.Error()})
 	}
-	if errs := validation.ValidatePod(static); len(errs) > 0 {
-		for _, fe := range errs {
-			r.Reasons = append(r.Reasons, Reason{Field: fe.Field, Message: fe.ErrorBody()})
+	for _, fe := range validation.ValidatePod(static) {
+		r.Reasons = append(r.Reasons, Reason{Field: fe.Field, Message: fe.ErrorBody()})
+	}
+	if policy != nil {
+		final, err := json.Marshal(static)
+		if err != nil {
+			return reject(r, Reason{Message: fmt.Sprintf("encode pod for plugins: %v", err)})
 		}
+		out, err := policy.Validate(ctx, PolicyInput{File: f.Path, Source: f.Source, Manifest: final})
+		r.absorb(out, err)
+	}
+	if len(r.Reasons) > 0 {
 		r.Verdict = Rejected
 		return r
 	}
 	r.Verdict = Accepted
 	r.Pod = static
 	return r
+}
+
+// mutateAndName runs the mutation and naming stages. The mutated manifest
+// is decoded again, so a plugin cannot hand the agent something that is not
+// a Pod; its canonical form is what the UID is computed from.
+func (p *Pipeline) mutateAndName(ctx context.Context, policy Policy, f source.File, doc *manifest.Document, r *Result) (*manifest.Document, string, bool) {
+	in := PolicyInput{File: f.Path, Source: f.Source, Manifest: doc.CanonicalJSON}
+	mutation, err := policy.Mutate(ctx, in)
+	r.absorb(mutation.PolicyOutcome, err)
+	if len(r.Reasons) > 0 {
+		r.Verdict = Rejected
+		return doc, "", true
+	}
+	if len(mutation.Changes) > 0 {
+		mutated, err := manifest.Decode(mutation.Manifest)
+		if err != nil {
+			*r = reject(*r, Reason{Message: fmt.Sprintf("mutated manifest: %v", err), Plugin: "mutation"})
+			return doc, "", true
+		}
+		doc = mutated
+		r.Mutations = mutation.Changes
+		in.Manifest = doc.CanonicalJSON
+	}
+	naming, err := policy.Name(ctx, in)
+	r.absorb(naming.PolicyOutcome, err)
+	if len(r.Reasons) > 0 {
+		r.Verdict = Rejected
+		return doc, "", true
+	}
+	return doc, naming.Name, false
+}
+
+// absorb adds a stage's outcome to the result. An error from the chain
+// itself (not from one plugin, which the chain reports by failure policy)
+// rejects: without the policy's answer the manifest cannot be admitted.
+func (r *Result) absorb(out PolicyOutcome, err error) {
+	if err != nil {
+		r.Reasons = append(r.Reasons, Reason{Message: fmt.Sprintf("plugin chain: %v", err), Plugin: "chain"})
+	}
+	r.Reasons = append(r.Reasons, out.Denials...)
+	r.Warnings = append(r.Warnings, out.Warnings...)
+	r.Audit = append(r.Audit, out.Audit...)
 }
 
 func reject(r Result, reasons ...Reason) Result {

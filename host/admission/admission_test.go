@@ -215,3 +215,7 @@ func BenchmarkAdmit(b *testing.B) {
 		})
 	}
 }
+
+func listing(files ...source.File) source.Listing {
+	return source.Listing{Source: source.NameFile, Complete: true, Files: files}
+}

@@ -28,6 +28,9 @@ type FileStatus struct {
 	Verdict  admission.Verdict
 	Reasons  []admission.Reason
 	Warnings []string
+	// Audit and Mutations report plugin decisions (see admission.Result).
+	Audit     []string
+	Mutations []string
 	// PodKey and UID name the pod this file currently provides, if any. For
 	// a rejected file serving its last good version, they name that version.
 	PodKey string
@@ -91,7 +94,7 @@ func (b *Builder) Build(results []admission.Result, now time.Time) Snapshot {
 		id := fileID(r.Source, r.File)
 		present[id] = true
 		delete(b.goneSince, id)
-		st := &FileStatus{Source: r.Source, File: r.File, Verdict: r.Verdict, Reasons: r.Reasons, Warnings: r.Warnings}
+		st := &FileStatus{Source: r.Source, File: r.File, Verdict: r.Verdict, Reasons: r.Reasons, Warnings: r.Warnings, Audit: r.Audit, Mutations: r.Mutations}
 		statuses = append(statuses, st)
 		switch {
 		case r.Verdict == admission.Accepted:
