@@ -32,6 +32,8 @@ type checkEntry struct {
 	Reasons   []string           `json:"reasons"`
 	Details   []admission.Reason `json:"details,omitempty"`
 	Warnings  []string           `json:"warnings,omitempty"`
+	Audit     []string           `json:"audit,omitempty"`
+	Mutations []string           `json:"mutations,omitempty"`
 	Pod       *corev1.Pod        `json:"pod,omitempty"`
 }
 
