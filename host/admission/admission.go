@@ -76,21 +76,16 @@ type Options struct {
 type Pipeline struct {
 	opts  Options
 	cache map[cacheKey]Result
+	// cachedUnder is the policy fingerprint the cache was filled under.
+	cachedUnder string
 }
 
 type cacheKey struct {
 	source, file, digest string
 }
 
-// SetPolicy replaces the plugin chain. When its fingerprint differs from the
-// current one, every cached result is dropped, so the next listing
-// re-evaluates every file under the new policy.
-func (p *Pipeline) SetPolicy(policy Policy) {
-	if fingerprint(p.opts.Policy) != fingerprint(policy) {
-		p.cache = map[cacheKey]Result{}
-	}
-	p.opts.Policy = policy
-}
+// SetPolicy replaces the plugin chain.
+func (p *Pipeline) SetPolicy(policy Policy) { p.opts.Policy = policy }
 
 func fingerprint(p Policy) string {
 	if p == nil {
@@ -106,7 +101,14 @@ func New(opts Options) *Pipeline {
 
 // AdmitListing evaluates every file of a listing, reusing cached results for
 // unchanged files, and forgets files that are gone.
+//
+// When the policy's fingerprint changed since the cache was filled (a plugin
+// or its settings changed), every file is evaluated again.
 func (p *Pipeline) AdmitListing(ctx context.Context, l source.Listing, now time.Time) []Result {
+	if fp := fingerprint(p.opts.Policy); fp != p.cachedUnder {
+		p.cache = map[cacheKey]Result{}
+		p.cachedUnder = fp
+	}
 	results := make([]Result, 0, len(l.Files))
 	keep := make(map[cacheKey]bool, len(l.Files))
 	for _, f := range l.Files {

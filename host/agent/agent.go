@@ -31,7 +31,10 @@ type Config struct {
 	// Sources maps each source name to the mailbox it delivers listings to.
 	// No orphan pod is stopped before each has delivered a complete listing.
 	Sources map[string]*source.Mailbox
-	Logger  hclog.Logger
+	// PolicyChanged signals that the plugin chain changed: every file is
+	// evaluated again under the new policy. Nil when there are no plugins.
+	PolicyChanged <-chan struct{}
+	Logger        hclog.Logger
 	// Now defaults to time.Now; tests may pin it.
 	Now func() time.Time
 }
@@ -43,6 +46,7 @@ type Agent struct {
 	statusCh chan chan Status
 
 	// Everything below is owned by the Run goroutine.
+	listings map[string]source.Listing
 	results  map[string][]admission.Result
 	complete map[string]bool
 	observed map[types.UID]*podState
@@ -78,6 +82,7 @@ func New(cfg Config) *Agent {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		statusCh: make(chan chan Status),
+		listings: map[string]source.Listing{},
 		results:  map[string][]admission.Result{},
 		complete: map[string]bool{},
 		observed: map[types.UID]*podState{},
@@ -117,6 +122,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.ingest(ctx, sl)
 		case res := <-a.done:
 			a.finish(res)
+		case <-a.cfg.PolicyChanged:
+			a.reevaluate(ctx)
 		case <-wake.C:
 		case reply := <-a.statusCh:
 			reply <- a.status()
@@ -174,10 +181,21 @@ func (a *Agent) ingest(ctx context.Context, sl sourcedListing) {
 		a.log.Warn("source listing incomplete; keeping the previous one", "source", sl.name, "root", l.Root, "note", l.Note)
 		return
 	}
+	a.listings[sl.name] = l
 	a.results[sl.name] = a.cfg.Pipeline.AdmitListing(ctx, l, a.cfg.Now())
 	if !a.complete[sl.name] {
 		a.complete[sl.name] = true
 		a.log.Info("source listed", "source", sl.name, "root", l.Root, "files", len(l.Files), "note", l.Note)
+	}
+}
+
+// reevaluate runs every source's last listing through the pipeline again,
+// after a policy change. A pod the new policy rejects keeps running (last
+// good wins) and its file is flagged; only a changed manifest is gated.
+func (a *Agent) reevaluate(ctx context.Context) {
+	a.log.Info("plugin chain changed; re-evaluating every manifest")
+	for name, l := range a.listings {
+		a.results[name] = a.cfg.Pipeline.AdmitListing(ctx, l, a.cfg.Now())
 	}
 }
 
