@@ -1,0 +1,116 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/staticlet/staticlet/host/admission"
+	"github.com/staticlet/staticlet/host/agent"
+	"github.com/staticlet/staticlet/host/desired"
+	"github.com/staticlet/staticlet/host/runtime/fake"
+	"github.com/staticlet/staticlet/host/source"
+	"github.com/staticlet/staticlet/host/source/file"
+)
+
+// imagePolicy denies one image; the denied image can change at run time,
+// like a plugin whose settings were edited.
+type imagePolicy struct {
+	mu     sync.Mutex
+	denied string
+}
+
+func (p *imagePolicy) set(image string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.denied = image
+}
+
+func (p *imagePolicy) Fingerprint() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return "deny:" + p.denied
+}
+
+func (p *imagePolicy) Mutate(ctx context.Context, in admission.PolicyInput) (admission.PolicyMutation, error) {
+	return admission.PolicyMutation{Manifest: in.Manifest}, nil
+}
+
+func (p *imagePolicy) Name(ctx context.Context, in admission.PolicyInput) (admission.PolicyNaming, error) {
+	return admission.PolicyNaming{}, nil
+}
+
+func (p *imagePolicy) Validate(ctx context.Context, in admission.PolicyInput) (admission.PolicyOutcome, error) {
+	var pod corev1.Pod
+	if err := json.Unmarshal(in.Manifest, &pod); err != nil {
+		return admission.PolicyOutcome{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out admission.PolicyOutcome
+	for _, c := range pod.Spec.Containers {
+		if c.Image == p.denied {
+			out.Denials = append(out.Denials, admission.Reason{Plugin: "allowed-registries", Field: "spec.containers[0].image", Message: "image " + c.Image + " is not allowed"})
+		}
+	}
+	return out, nil
+}
+
+func TestPolicyChangeFlagsButKeepsRunningPod(t *testing.T) {
+	policy := &imagePolicy{}
+	changed := make(chan struct{}, 1)
+	rt := fake.New()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	files := source.NewMailbox()
+	a := agent.New(agent.Config{
+		Runtime:       rt,
+		Pipeline:      admission.New(admission.Options{NodeName: "node1", Policy: policy}),
+		Builder:       desired.NewBuilder(removalDelay),
+		Sources:       map[string]*source.Mailbox{source.NameFile: files},
+		PolicyChanged: changed,
+	})
+	w := &file.Watcher{Root: dir, Resync: time.Hour, Debounce: 20 * time.Millisecond}
+	done := make(chan struct{}, 2)
+	go func() { w.Run(ctx, files); done <- struct{}{} }()
+	go func() { a.Run(ctx); done <- struct{}{} }()
+	defer func() { cancel(); <-done; <-done }()
+	h := &harness{t: t, dir: dir, rt: rt, a: a}
+
+	h.write("web.yaml", pod("web", "busybox:1"))
+	h.waitRunning("default/web-node1")
+
+	// The policy now forbids the running image: the pod keeps running,
+	// flagged.
+	policy.set("busybox:1")
+	changed <- struct{}{}
+	h.settle()
+	st := h.fileStatus("web.yaml")
+	if st.Verdict != admission.Rejected || !st.Stale || !strings.Contains(st.Reasons[0].String(), "plugin allowed-registries") {
+		t.Fatalf("status after policy change = %+v", st)
+	}
+	if h.calls("stop") != 0 {
+		t.Fatal("a policy change stopped a running pod")
+	}
+
+	// An edit to a forbidden image is gated: the old version keeps running.
+	h.write("web.yaml", pod("web", "busybox:1")+"  # touched\n")
+	policy.set("busybox:2")
+	changed <- struct{}{}
+	h.write("web.yaml", pod("web", "busybox:2"))
+	h.settle()
+	if h.calls("stop") != 0 || h.calls("start") != 1 {
+		t.Fatalf("calls = %+v, want the running pod untouched", rt.Calls())
+	}
+	// An allowed edit goes through.
+	h.write("web.yaml", pod("web", "busybox:3"))
+	h.settle()
+	if h.calls("start") != 2 || h.calls("stop") != 1 {
+		t.Fatalf("calls = %+v, want one replacement", rt.Calls())
+	}
+}
