@@ -15,6 +15,7 @@ import (
 
 	"github.com/staticlet/staticlet/host/admission"
 	"github.com/staticlet/staticlet/host/desired"
+	"github.com/staticlet/staticlet/host/logging"
 	"github.com/staticlet/staticlet/host/source"
 	"github.com/staticlet/staticlet/host/source/file"
 )
@@ -61,7 +62,16 @@ and the resulting pod. Exit status: 0 when every manifest is accepted, 1 when an
 			if len(roots) == 0 {
 				roots = []string{settings.PodManifestPath}
 			}
-			result := checkPaths(cmd.Context(), roots, settings.NodeName, time.Now())
+			log, err := logging.New(cmd.ErrOrStderr(), settings.LogFormat, "warn")
+			if err != nil {
+				return usageError(err)
+			}
+			policy, closePolicy, err := loadPolicy(cmd.Context(), settings, log)
+			if err != nil {
+				return usageError(err)
+			}
+			defer closePolicy()
+			result := checkPaths(cmd.Context(), roots, admission.Options{NodeName: settings.NodeName, Policy: policy}, time.Now())
 			if err := printCheck(cmd.OutOrStdout(), output, result); err != nil {
 				return err
 			}
@@ -79,8 +89,8 @@ and the resulting pod. Exit status: 0 when every manifest is accepted, 1 when an
 }
 
 // checkPaths runs the agent's pipeline once over roots, as one desired set.
-func checkPaths(ctx context.Context, roots []string, nodeName string, now time.Time) checkOutput {
-	pipeline := admission.New(admission.Options{NodeName: nodeName})
+func checkPaths(ctx context.Context, roots []string, opts admission.Options, now time.Time) checkOutput {
+	pipeline := admission.New(opts)
 	scanner := file.NewScanner()
 	var results []admission.Result
 	var notes []checkEntry

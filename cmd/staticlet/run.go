@@ -40,14 +40,20 @@ func newRunCommand() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 
+			policy, policyChanged, err := startPolicyManager(ctx, settings, log)
+			if err != nil {
+				return usageError(err)
+			}
 			files := source.NewMailbox()
 			watcher := &file.Watcher{Root: settings.PodManifestPath, Resync: settings.FileCheckFrequency, Debounce: settings.Debounce, Logger: log.Named("source")}
 			a := agent.New(agent.Config{
 				Runtime:  dryrun.New(log),
-				Pipeline: admission.New(admission.Options{NodeName: settings.NodeName}),
+				Pipeline: admission.New(admission.Options{NodeName: settings.NodeName, Policy: policy}),
 				Builder:  desired.NewBuilder(settings.RemovalDelay),
 				Sources:  map[string]*source.Mailbox{source.NameFile: files},
 				Logger:   log.Named("agent"),
+
+				PolicyChanged: policyChanged,
 			})
 			log.Info("staticlet starting", "node", settings.NodeName, "pod_manifest_path", settings.PodManifestPath, "file_check_frequency", settings.FileCheckFrequency, "dry_run", dryRun)
 			watchErr := make(chan error, 1)

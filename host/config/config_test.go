@@ -121,3 +121,41 @@ func TestResolveReportsEveryBadField(t *testing.T) {
 		t.Error("not ErrInvalidConfig")
 	}
 }
+
+func TestPluginsSection(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "staticlet.yaml")
+	os.WriteFile(path, []byte(`apiVersion: staticlet.dev/v1alpha1
+kind: StaticletConfiguration
+stateDir: /var/lib/staticlet
+plugins:
+- name: allowed-registries
+  path: plugins/allowed-registries.wasm
+  settings:
+    registries: [registry.k8s.io]
+  failurePolicy: Fail
+  mode: Enforce
+  timeout: 500ms
+  memoryLimit: 32Mi
+  match:
+    namespaces: [kube-system]
+`), 0o644)
+	sc, err := LoadStaticletConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Resolve(nil, sc, Overrides{}, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Plugins) != 1 || s.PluginBaseDir != dir || s.PluginCacheDir != "/var/lib/staticlet/plugin-cache" {
+		t.Fatalf("settings %+v", s)
+	}
+	if string(s.Plugins[0].Settings) != `{"registries":["registry.k8s.io"]}` {
+		t.Errorf("settings JSON = %s", s.Plugins[0].Settings)
+	}
+	sc.Plugins[0].Mode = "Sometimes"
+	if _, err := Resolve(nil, sc, Overrides{}, "n1"); err == nil || !strings.Contains(err.Error(), "plugins[0].mode") {
+		t.Errorf("bad mode: %v", err)
+	}
+}

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/staticlet/staticlet/host/plugin"
 )
 
 // APIVersion and Kind of staticlet's own configuration file.
@@ -57,6 +60,16 @@ type StaticletConfiguration struct {
 	StateDir     string        `json:"stateDir,omitempty"`
 	Logging      LoggingConfig `json:"logging,omitempty"`
 	Source       SourceConfig  `json:"source,omitempty"`
+	// Plugins is the admission chain, in order: mutations run first, then
+	// naming, then validation (docs/plugin-abi.md).
+	Plugins []plugin.Spec `json:"plugins,omitempty"`
+	// PluginCacheDir keeps compiled plugin code across restarts (mode 0700);
+	// default <stateDir>/plugin-cache.
+	PluginCacheDir string `json:"pluginCacheDir,omitempty"`
+
+	// baseDir is the folder of the file this came from: relative plugin
+	// paths are resolved against it.
+	baseDir string
 }
 
 // ContainerdConfig says where the container runtime is.
@@ -100,9 +113,10 @@ func ParseStaticletConfig(path string, data []byte) (StaticletConfiguration, err
 	if sc.Kind != Kind {
 		return sc, fmt.Errorf("%s: kind: %w: got %q, want %q", path, ErrInvalidConfig, sc.Kind, Kind)
 	}
-	for _, p := range []*string{&sc.KubeletConfig, &sc.PodManifestPath, &sc.Kubeconfig, &sc.StatusSocket, &sc.PodLogDir, &sc.StateDir} {
+	for _, p := range []*string{&sc.KubeletConfig, &sc.PodManifestPath, &sc.Kubeconfig, &sc.StatusSocket, &sc.PodLogDir, &sc.StateDir, &sc.PluginCacheDir} {
 		*p = relativeTo(path, *p)
 	}
+	sc.baseDir = filepath.Dir(path)
 	return sc, nil
 }
 
@@ -139,6 +153,11 @@ type Settings struct {
 	LogLevel            string
 	RemovalDelay        time.Duration
 	Debounce            time.Duration
+	Plugins             []plugin.Spec
+	// PluginBaseDir resolves relative plugin paths (the config file's
+	// folder).
+	PluginBaseDir  string
+	PluginCacheDir string
 }
 
 // Resolve merges the kubelet's settings (nil when no KubeletConfiguration was
@@ -178,6 +197,9 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 	if sc.Source.Debounce != nil {
 		s.Debounce = sc.Source.Debounce.Duration
 	}
+	s.Plugins = sc.Plugins
+	s.PluginBaseDir = sc.baseDir
+	s.PluginCacheDir = first(sc.PluginCacheDir, filepath.Join(s.StateDir, "plugin-cache"))
 	return s, s.Validate()
 }
 
@@ -222,6 +244,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Debounce < 0 || s.Debounce > 5*time.Second {
 		bad("source.debounce", "%s must be between 0s and 5s", s.Debounce)
+	}
+	if err := plugin.ValidateSpecs(s.Plugins, "plugins"); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
 	return errors.Join(errs...)
 }

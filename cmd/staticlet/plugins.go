@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/staticlet/staticlet/host/admission"
+	"github.com/staticlet/staticlet/host/config"
+	"github.com/staticlet/staticlet/host/plugin"
+	"github.com/staticlet/staticlet/host/policy"
+)
+
+// pluginOptions are the plugin host options the settings ask for. The
+// compile cache is used when its folder can be created (root on a node);
+// otherwise, e.g. `check` run by a normal user, compiled code stays in
+// memory.
+func pluginOptions(s config.Settings, log hclog.Logger) plugin.Options {
+	opts := plugin.Options{BaseDir: s.PluginBaseDir, Logger: log.Named("plugin")}
+	if s.PluginCacheDir != "" && os.MkdirAll(s.PluginCacheDir, 0o700) == nil {
+		opts.CacheDir = s.PluginCacheDir
+	}
+	return opts
+}
+
+// loadPolicy loads the configured chain once (for `check`). It returns a nil
+// policy when no plugins are configured.
+func loadPolicy(ctx context.Context, s config.Settings, log hclog.Logger) (admission.Policy, func(), error) {
+	if len(s.Plugins) == 0 {
+		return nil, func() {}, nil
+	}
+	chain, err := plugin.LoadChain(ctx, s.Plugins, pluginOptions(s, log))
+	if err != nil {
+		return nil, nil, fmt.Errorf("load plugins: %w", err)
+	}
+	closeChain := func() { _ = chain.Close(context.Background()) }
+	return policy.New(policy.Static{C: chain}, plugin.Node{Name: s.NodeName}), closeChain, nil
+}
+
+// startPolicyManager loads the chain and keeps it current while ctx lives:
+// when a plugin's .wasm changes, a new chain is loaded and the agent is
+// signalled; a chain that fails to load is refused and the old one keeps
+// serving. It returns a nil policy when no plugins are configured.
+func startPolicyManager(ctx context.Context, s config.Settings, log hclog.Logger) (admission.Policy, <-chan struct{}, error) {
+	if len(s.Plugins) == 0 {
+		return nil, nil, nil
+	}
+	changed := make(chan struct{}, 1)
+	plog := log.Named("plugins")
+	manager, err := plugin.NewManager(ctx, s.Plugins, plugin.ManagerOptions{
+		Options: pluginOptions(s, log),
+		OnUpdate: func(u plugin.Update) {
+			if u.Err != nil {
+				plog.Error("new plugin chain refused; the previous chain keeps serving", "error", u.Err)
+				return
+			}
+			plog.Info("plugin chain reloaded", "fingerprint", u.Chain.Fingerprint())
+			select {
+			case changed <- struct{}{}:
+			default: // a signal is already pending; one re-evaluation covers both
+			}
+		},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load plugins: %w", err)
+	}
+	go func() {
+		if err := manager.Run(ctx); err != nil {
+			plog.Error("plugin watch stopped", "error", err)
+		}
+	}()
+	for _, p := range manager.Chain().Plugins() {
+		plog.Info("plugin loaded", "plugin", p.Name)
+	}
+	return policy.New(manager, plugin.Node{Name: s.NodeName}), changed, nil
+}

@@ -1,0 +1,166 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/staticlet/staticlet/host/plugin/plugintest"
+	denyprivileged "github.com/staticlet/staticlet/plugins/deny-privileged/policy"
+)
+
+// seedManifest is the seed pod of docs/benchmarks.md, as JSON.
+const seedManifest = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"myapp-pod","labels":{"app":"myapp","type":"front-end"}},"spec":{"containers":[{"name":"nginx-container","image":"nginx"}]}}`
+
+var seedRequest = Request{File: "/etc/kubernetes/manifests/myapp.yaml", Source: "file", Manifest: []byte(seedManifest), Node: Node{Name: "worker-1", Labels: map[string]string{"zone": "a"}}}
+
+func benchChain(b *testing.B, opts Options, specs ...Spec) *Chain {
+	b.Helper()
+	c, err := LoadChain(context.Background(), specs, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func denyPrivilegedSpec(b testing.TB) Spec {
+	return Spec{Name: "deny-privileged", Path: plugintest.BuildGo(b, "plugins/deny-privileged", false)}
+}
+
+// reportLatency runs fn b.N times and reports p50 and p99 besides the mean.
+func reportLatency(b *testing.B, fn func()) {
+	b.Helper()
+	for range 50 { // warm the instance and the guest's heap
+		fn()
+	}
+	durations := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		fn()
+		durations = append(durations, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(durations)
+	b.ReportMetric(float64(durations[len(durations)/2].Microseconds()), "p50-us")
+	b.ReportMetric(float64(durations[len(durations)*99/100].Microseconds()), "p99-us")
+}
+
+func BenchmarkColdCompile(b *testing.B) {
+	spec := denyPrivilegedSpec(b)
+	for range b.N {
+		cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(b.TempDir(), "cache"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := benchChain(b, Options{cacheOverride: cache}, spec)
+		c.Close(context.Background())
+	}
+}
+
+func BenchmarkCachedLoad(b *testing.B) {
+	spec := denyPrivilegedSpec(b)
+	dir := filepath.Join(b.TempDir(), "cache")
+	warm, _ := wazero.NewCompilationCacheWithDir(dir)
+	benchChain(b, Options{cacheOverride: warm}, spec).Close(context.Background())
+	b.ResetTimer()
+	for range b.N {
+		// A fresh cache object over the same folder is what an agent
+		// restart sees.
+		cache, err := wazero.NewCompilationCacheWithDir(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := benchChain(b, Options{cacheOverride: cache}, spec)
+		c.Close(context.Background())
+	}
+}
+
+func BenchmarkInstantiate(b *testing.B) {
+	c := benchChain(b, Options{CacheDir: plugintest.CacheDir()}, denyPrivilegedSpec(b))
+	p := c.plugins[0]
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		inst, err := p.newInstance(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inst.close(ctx)
+	}
+}
+
+func benchValidate(b *testing.B, opts Options) {
+	opts.CacheDir = plugintest.CacheDir()
+	c := benchChain(b, opts, denyPrivilegedSpec(b))
+	ctx := context.Background()
+	reportLatency(b, func() {
+		res, err := c.Validate(ctx, seedRequest)
+		if err != nil || !res.Allowed {
+			b.Fatalf("validate: %+v %v", res, err)
+		}
+	})
+}
+
+// BenchmarkValidateWarm is the default: timeouts enforced by the injected
+// interrupt check.
+func BenchmarkValidateWarm(b *testing.B) { benchValidate(b, Options{}) }
+
+// BenchmarkValidateWarmCloseOnContextDone enforces timeouts with wazero's
+// WithCloseOnContextDone instead.
+func BenchmarkValidateWarmCloseOnContextDone(b *testing.B) {
+	benchValidate(b, Options{DisableInterruptInstrumentation: true})
+}
+
+// BenchmarkValidateWarmNoTimeout is the floor: no timeout enforcement.
+func BenchmarkValidateWarmNoTimeout(b *testing.B) { benchValidate(b, Options{noTimeouts: true}) }
+
+// BenchmarkValidateNative runs the same plugin code natively through the
+// same JSON request/response path (sdk Plugin.Handle), for the ratio.
+func BenchmarkValidateNative(b *testing.B) {
+	p := denyprivileged.Plugin
+	reportLatency(b, func() {
+		req, err := json.Marshal(wireRequest{ABIVersion: ABIVersion, Operation: OpValidate, File: seedRequest.File, Source: "file",
+			Node: wireNode{Name: seedRequest.Node.Name, Labels: seedRequest.Node.Labels}, Manifest: seedRequest.Manifest})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var resp wireResponse
+		if err := json.Unmarshal(p.Handle("validate", req), &resp); err != nil || resp.Allowed == nil || !*resp.Allowed {
+			b.Fatalf("native validate: %+v %v", resp, err)
+		}
+	})
+}
+
+// BenchmarkChainThree is the agent's sequence over a three-plugin chain:
+// add-labels mutates, name-template names, deny-privileged validates.
+func BenchmarkChainThree(b *testing.B) {
+	c := benchChain(b, Options{CacheDir: plugintest.CacheDir()},
+		Spec{Name: "add-labels", Path: plugintest.BuildGo(b, "plugins/add-labels", false), Settings: json.RawMessage(`{"labels":{"staticlet.dev/node":"{node}"}}`)},
+		Spec{Name: "name-template", Path: plugintest.BuildGo(b, "plugins/name-template", false), Settings: json.RawMessage(`{"template":"{name}-{node}-{nodeLabel:zone}"}`)},
+		denyPrivilegedSpec(b),
+	)
+	ctx := context.Background()
+	reportLatency(b, func() {
+		m, err := c.Mutate(ctx, seedRequest)
+		if err != nil || len(m.Changes) != 1 {
+			b.Fatalf("mutate: %+v %v", m, err)
+		}
+		req := seedRequest
+		req.Manifest = m.Manifest
+		n, err := c.Name(ctx, req)
+		if err != nil || n.Name != "myapp-pod-worker-1-a" {
+			b.Fatalf("name: %+v %v", n, err)
+		}
+		v, err := c.Validate(ctx, req)
+		if err != nil || !v.Allowed {
+			b.Fatalf("validate: %+v %v", v, err)
+		}
+	})
+}

@@ -1,0 +1,439 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// This file reads and rewrites the WebAssembly binary format just enough to
+// find custom sections and to add the interrupt check (see instrument). It
+// does no IO.
+
+var wasmHeader = []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
+
+// Section ids of the WebAssembly binary format.
+const (
+	sectionCustom = 0
+	sectionImport = 2
+	sectionMemory = 5
+	sectionGlobal = 6
+	sectionExport = 7
+	sectionCode   = 10
+)
+
+// interruptExport is the name under which instrument exports the global the
+// host sets to stop a running call.
+const interruptExport = "staticlet.interrupt"
+
+var errUnsupportedOpcode = errors.New("unsupported opcode")
+
+type section struct {
+	id   byte
+	body []byte
+}
+
+func splitSections(module []byte) ([]section, error) {
+	if !bytes.HasPrefix(module, wasmHeader) {
+		return nil, fmt.Errorf("%w: missing the \\0asm version 1 header", ErrInvalidModule)
+	}
+	var sections []section
+	rest := module[len(wasmHeader):]
+	for len(rest) > 0 {
+		id := rest[0]
+		size, n := binary.Uvarint(rest[1:])
+		if n <= 0 || uint64(len(rest)-1-n) < size {
+			return nil, fmt.Errorf("%w: truncated section %d", ErrInvalidModule, id)
+		}
+		sections = append(sections, section{id: id, body: rest[1+n : 1+n+int(size)]})
+		rest = rest[1+n+int(size):]
+	}
+	return sections, nil
+}
+
+func joinSections(sections []section) []byte {
+	out := append([]byte(nil), wasmHeader...)
+	for _, s := range sections {
+		out = append(out, s.id)
+		out = binary.AppendUvarint(out, uint64(len(s.body)))
+		out = append(out, s.body...)
+	}
+	return out
+}
+
+// customSection returns the payload of the first custom section called name.
+func customSection(module []byte, name string) ([]byte, bool) {
+	sections, err := splitSections(module)
+	if err != nil {
+		return nil, false
+	}
+	for _, s := range sections {
+		if s.id != sectionCustom {
+			continue
+		}
+		r := reader{b: s.body}
+		n, err := r.name()
+		if err == nil && n == name {
+			return r.b[r.i:], true
+		}
+	}
+	return nil, false
+}
+
+// instrument returns module with an exported mutable i32 global added and a
+// check of it at the top of every loop: `global.get g; if; unreachable; end`.
+// Setting the global from another goroutine makes the running call trap at
+// its next loop iteration. This is epoch interruption as in Wasmtime, and it
+// costs a load and a branch per iteration, where wazero's
+// WithCloseOnContextDone leaves compiled code for a call into Go on every
+// iteration (docs/RATIONALE.md has the measurements). Function calls need no
+// check: without a loop, a call chain either recurses (and overflows the
+// stack) or ends.
+func instrument(module []byte) ([]byte, error) {
+	sections, err := splitSections(module)
+	if err != nil {
+		return nil, err
+	}
+	importedGlobals, localGlobals := uint32(0), uint32(0)
+	globalAt, exportAt, codeAt := -1, -1, -1
+	for i, s := range sections {
+		switch s.id {
+		case sectionImport:
+			if importedGlobals, err = countGlobalImports(s.body); err != nil {
+				return nil, err
+			}
+		case sectionGlobal:
+			globalAt = i
+			r := reader{b: s.body}
+			if localGlobals, err = r.u32(); err != nil {
+				return nil, err
+			}
+		case sectionExport:
+			exportAt = i
+		case sectionCode:
+			codeAt = i
+		}
+	}
+	if exportAt < 0 || codeAt < 0 {
+		return nil, fmt.Errorf("%w: no exports or no code", ErrInvalidModule)
+	}
+	index := importedGlobals + localGlobals
+	code, err := instrumentCode(sections[codeAt].body, index)
+	if err != nil {
+		return nil, err
+	}
+	sections[codeAt].body = code
+
+	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} // mut i32 = i32.const 0
+	if globalAt >= 0 {
+		sections[globalAt].body = appendToVector(sections[globalAt].body, localGlobals, newGlobal)
+	} else {
+		body := append(binary.AppendUvarint(nil, 1), newGlobal...)
+		// The global section goes right before the export section.
+		sections = append(sections[:exportAt], append([]section{{id: sectionGlobal, body: body}}, sections[exportAt:]...)...)
+		exportAt++
+	}
+	r := reader{b: sections[exportAt].body}
+	exports, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	entry := binary.AppendUvarint(nil, uint64(len(interruptExport)))
+	entry = append(entry, interruptExport...)
+	entry = append(entry, 0x03) // global
+	entry = binary.AppendUvarint(entry, uint64(index))
+	sections[exportAt].body = appendToVector(sections[exportAt].body, exports, entry)
+	return joinSections(sections), nil
+}
+
+// appendToVector adds one encoded element to a vector whose count is count.
+func appendToVector(body []byte, count uint32, element []byte) []byte {
+	_, n := binary.Uvarint(body)
+	out := binary.AppendUvarint(nil, uint64(count)+1)
+	out = append(out, body[n:]...)
+	return append(out, element...)
+}
+
+func countGlobalImports(body []byte) (uint32, error) {
+	r := reader{b: body}
+	count, err := r.u32()
+	if err != nil {
+		return 0, err
+	}
+	globals := uint32(0)
+	for range count {
+		if _, err := r.name(); err != nil {
+			return 0, err
+		}
+		if _, err := r.name(); err != nil {
+			return 0, err
+		}
+		kind, err := r.byte()
+		if err != nil {
+			return 0, err
+		}
+		switch kind {
+		case 0x00: // func: type index
+			_, err = r.u32()
+		case 0x01: // table: reftype, limits
+			if _, err = r.byte(); err == nil {
+				err = r.limits()
+			}
+		case 0x02: // memory: limits
+			err = r.limits()
+		case 0x03: // global: valtype, mut
+			globals++
+			_, err = r.bytes(2)
+		default:
+			err = fmt.Errorf("%w: import kind %#x", errUnsupportedOpcode, kind)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return globals, nil
+}
+
+func instrumentCode(body []byte, global uint32) ([]byte, error) {
+	r := reader{b: body}
+	count, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	check := []byte{0x23}
+	check = binary.AppendUvarint(check, uint64(global))
+	check = append(check, 0x04, 0x40, 0x00, 0x0b) // if (empty) unreachable end
+	out := binary.AppendUvarint(make([]byte, 0, len(body)+len(body)/16), uint64(count))
+	var fn []byte
+	for i := range count {
+		size, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		src, err := r.bytes(int(size))
+		if err != nil {
+			return nil, err
+		}
+		fn, err = instrumentFunction(fn[:0], src, check)
+		if err != nil {
+			return nil, fmt.Errorf("function %d: %w", i, err)
+		}
+		out = binary.AppendUvarint(out, uint64(len(fn)))
+		out = append(out, fn...)
+	}
+	return out, nil
+}
+
+// instrumentFunction copies one function body, inserting check after the
+// block type of every loop instruction. It must decode every immediate to
+// tell opcodes from operand bytes; an opcode it does not know (SIMD,
+// threads, exceptions) makes it give up, and the caller falls back to
+// wazero's own termination checks.
+func instrumentFunction(out, src, check []byte) ([]byte, error) {
+	r := reader{b: src}
+	locals, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	for range locals {
+		if _, err := r.u32(); err != nil {
+			return nil, err
+		}
+		if _, err := r.byte(); err != nil {
+			return nil, err
+		}
+	}
+	for r.i < len(r.b) {
+		op := r.b[r.i]
+		r.i++
+		switch {
+		case op == 0x03: // loop blocktype
+			if _, err = r.s64(); err != nil {
+				return nil, err
+			}
+			out = append(out, src[r.start:r.i]...)
+			out = append(out, check...)
+			r.start = r.i
+			continue
+		case op == 0x02 || op == 0x04: // block, if: blocktype
+			_, err = r.s64()
+		case op == 0x0c || op == 0x0d || op == 0x10 || op == 0x12 || // br, br_if, call, return_call
+			(op >= 0x20 && op <= 0x26) || op == 0xd2: // local/global/table get/set, ref.func
+			_, err = r.u32()
+		case op == 0x0e: // br_table
+			var n uint32
+			if n, err = r.u32(); err == nil {
+				for range n + 1 {
+					if _, err = r.u32(); err != nil {
+						break
+					}
+				}
+			}
+		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+			if _, err = r.u32(); err == nil {
+				_, err = r.u32()
+			}
+		case op == 0x1c: // select t*
+			var n uint32
+			if n, err = r.u32(); err == nil {
+				_, err = r.bytes(int(n))
+			}
+		case op >= 0x28 && op <= 0x3e: // loads and stores: memarg
+			if _, err = r.u32(); err == nil {
+				_, err = r.u32()
+			}
+		case op == 0x3f || op == 0x40: // memory.size, memory.grow
+			_, err = r.u32()
+		case op == 0x41:
+			_, err = r.s64()
+		case op == 0x42:
+			_, err = r.s64()
+		case op == 0x43:
+			_, err = r.bytes(4)
+		case op == 0x44:
+			_, err = r.bytes(8)
+		case op == 0xd0: // ref.null t
+			_, err = r.byte()
+		case op == 0xfc:
+			err = r.prefixedFC()
+		case op <= 0x01 || op == 0x05 || op == 0x0b || op == 0x0f || op == 0x1a || op == 0x1b ||
+			(op >= 0x45 && op <= 0xc4) || op == 0xd1:
+			// no immediates
+		default:
+			return nil, fmt.Errorf("%w %#x at offset %d", errUnsupportedOpcode, op, r.i-1)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return append(out, src[r.start:]...), nil
+}
+
+// reader decodes the binary format; start marks how far a rewriting caller
+// has copied.
+type reader struct {
+	b     []byte
+	i     int
+	start int
+}
+
+var errTruncated = fmt.Errorf("%w: truncated", ErrInvalidModule)
+
+func (r *reader) byte() (byte, error) {
+	if r.i >= len(r.b) {
+		return 0, errTruncated
+	}
+	r.i++
+	return r.b[r.i-1], nil
+}
+
+func (r *reader) bytes(n int) ([]byte, error) {
+	if n < 0 || r.i+n > len(r.b) {
+		return nil, errTruncated
+	}
+	r.i += n
+	return r.b[r.i-n : r.i], nil
+}
+
+func (r *reader) u32() (uint32, error) {
+	v, n := binary.Uvarint(r.b[r.i:])
+	if n <= 0 || v > 1<<32-1 {
+		return 0, errTruncated
+	}
+	r.i += n
+	return uint32(v), nil
+}
+
+func (r *reader) s64() (int64, error) {
+	var result int64
+	var shift uint
+	for {
+		b, err := r.byte()
+		if err != nil {
+			return 0, err
+		}
+		result |= int64(b&0x7f) << shift
+		shift += 7
+		if b&0x80 == 0 {
+			if shift < 64 && b&0x40 != 0 {
+				result |= -1 << shift
+			}
+			return result, nil
+		}
+		if shift >= 70 {
+			return 0, errTruncated
+		}
+	}
+}
+
+func (r *reader) name() (string, error) {
+	n, err := r.u32()
+	if err != nil {
+		return "", err
+	}
+	b, err := r.bytes(int(n))
+	return string(b), err
+}
+
+func (r *reader) limits() error {
+	flag, err := r.byte()
+	if err != nil {
+		return err
+	}
+	if _, err := r.u32(); err != nil {
+		return err
+	}
+	if flag&1 != 0 {
+		_, err = r.u32()
+	}
+	return err
+}
+
+func (r *reader) prefixedFC() error {
+	sub, err := r.u32()
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub <= 7: // saturating truncations
+		return nil
+	case sub == 8: // memory.init data, mem
+		if _, err = r.u32(); err == nil {
+			_, err = r.u32()
+		}
+	case sub == 9 || sub == 11 || sub == 13 || sub == 15 || sub == 16 || sub == 17:
+		// data.drop, memory.fill, elem.drop, table.grow/size/fill: one index
+		_, err = r.u32()
+	case sub == 10 || sub == 12 || sub == 14: // memory.copy, table.init, table.copy
+		if _, err = r.u32(); err == nil {
+			_, err = r.u32()
+		}
+	default:
+		return fmt.Errorf("%w 0xfc %d", errUnsupportedOpcode, sub)
+	}
+	return err
+}
+
+// minMemoryPages is the declared minimum of the module's memory (defined or
+// imported), 0 when it has none.
+func minMemoryPages(module []byte) (uint32, error) {
+	sections, err := splitSections(module)
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range sections {
+		if s.id != sectionMemory {
+			continue
+		}
+		r := reader{b: s.body}
+		if n, err := r.u32(); err != nil || n == 0 {
+			return 0, err
+		}
+		if _, err := r.byte(); err != nil {
+			return 0, err
+		}
+		return r.u32()
+	}
+	return 0, nil
+}

@@ -1,0 +1,3 @@
+module github.com/staticlet/staticlet/sdk
+
+go 1.26
