@@ -16,6 +16,7 @@ import (
 	"github.com/staticlet/staticlet/host/runtime/dryrun"
 	"github.com/staticlet/staticlet/host/source"
 	"github.com/staticlet/staticlet/host/source/file"
+	staticurl "github.com/staticlet/staticlet/host/source/http"
 )
 
 func newRunCommand() *cobra.Command {
@@ -46,11 +47,18 @@ func newRunCommand() *cobra.Command {
 			}
 			files := source.NewMailbox()
 			watcher := &file.Watcher{Root: settings.PodManifestPath, Resync: settings.FileCheckFrequency, Debounce: settings.Debounce, Logger: log.Named("source")}
+			sources := map[string]*source.Mailbox{source.NameFile: files}
+			if settings.StaticPodURL != "" {
+				urls := source.NewMailbox()
+				sources[source.NameHTTP] = urls
+				fetcher := &staticurl.Source{URL: settings.StaticPodURL, Header: settings.StaticPodURLHeader, Interval: settings.HTTPCheckFrequency, Logger: log.Named("source.http")}
+				go func() { _ = fetcher.Run(ctx, urls) }()
+			}
 			a := agent.New(agent.Config{
 				Runtime:  dryrun.New(log),
 				Pipeline: admission.New(admission.Options{NodeName: settings.NodeName, Policy: policy}),
 				Builder:  desired.NewBuilder(settings.RemovalDelay),
-				Sources:  map[string]*source.Mailbox{source.NameFile: files},
+				Sources:  sources,
 				Logger:   log.Named("agent"),
 
 				PolicyChanged: policyChanged,
