@@ -43,3 +43,27 @@ run: build
 
 clean:
 	rm -rf $(BIN)
+
+## Release builds and packaging (docs/operations.md).
+VERSION ?= 0.1.0
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SHORT   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+ARCH    ?= $(shell $(GO) env GOARCH)
+NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+RELEASE_LDFLAGS := -s -w -buildid= -X main.version=$(VERSION)+git$(SHORT) -X main.commit=$(COMMIT)
+
+.PHONY: release deb install
+## release: a reproducible binary (-trimpath, no build id, version stamped).
+release:
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(RELEASE_LDFLAGS)" -o $(BIN)/staticlet ./cmd/staticlet
+
+## deb: bin/staticlet_<version>_<arch>.deb, reproducible (fixed mtime).
+deb: release
+	VERSION=$(VERSION)+git$(SHORT) ARCH=$(ARCH) SOURCE_DATE_EPOCH=1767225600 $(NFPM) package -f packaging/nfpm.yaml -p deb -t $(BIN)/
+
+## install: the binary, the systemd unit and a default config (kept if present).
+install: release
+	install -D -m 0755 $(BIN)/staticlet $(DESTDIR)/usr/bin/staticlet
+	install -D -m 0644 packaging/systemd/staticlet.service $(DESTDIR)/lib/systemd/system/staticlet.service
+	test -e $(DESTDIR)/etc/staticlet/config.yaml || install -D -m 0600 packaging/config.yaml $(DESTDIR)/etc/staticlet/config.yaml
+	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi

@@ -66,7 +66,9 @@ func newRunCommand() *cobra.Command {
 			log.Info("staticlet starting", "node", settings.NodeName, "pod_manifest_path", settings.PodManifestPath, "file_check_frequency", settings.FileCheckFrequency, "dry_run", dryRun)
 			watchErr := make(chan error, 1)
 			go func() { watchErr <- watcher.Run(ctx, files) }()
+			go notifyWhenSynced(ctx, a, log)
 			agentErr := a.Run(ctx)
+			_ = sdNotify("STOPPING=1")
 			if err := <-watchErr; err != nil {
 				return fmt.Errorf("watch %s: %w", settings.PodManifestPath, err)
 			}
