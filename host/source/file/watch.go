@@ -25,6 +25,15 @@ type Watcher struct {
 	Debounce time.Duration
 	MaxDelay time.Duration
 	Logger   hclog.Logger
+	// Observe, when set, is told of every filesystem event ("event"), watch
+	// error ("error") and relist ("relist", with its duration); for metrics.
+	Observe func(kind string, took time.Duration)
+}
+
+func (w *Watcher) observe(kind string, took time.Duration) {
+	if w.Observe != nil {
+		w.Observe(kind, took)
+	}
 }
 
 // Run scans Root once, delivers the listing, then watches until ctx is done.
@@ -53,7 +62,9 @@ func (w *Watcher) Run(ctx context.Context, out *source.Mailbox) error {
 		watches.ensure(w.Root)
 		start := time.Now()
 		listing := scanner.Scan(w.Root)
-		log.Trace("relisted", "root", w.Root, "why", why, "files", len(listing.Files), "took", time.Since(start))
+		took := time.Since(start)
+		w.observe("relist", took)
+		log.Trace("relisted", "root", w.Root, "why", why, "files", len(listing.Files), "took", took)
 		out.Put(listing)
 	}
 	rescan("start")
@@ -75,6 +86,7 @@ func (w *Watcher) Run(ctx context.Context, out *source.Mailbox) error {
 			if !watches.relevant(w.Root, ev.Name) {
 				continue
 			}
+			w.observe("event", 0)
 			now := time.Now()
 			if burstStart.IsZero() {
 				burstStart = now
@@ -89,6 +101,7 @@ func (w *Watcher) Run(ctx context.Context, out *source.Mailbox) error {
 				return errors.New("fsnotify error channel closed")
 			}
 			// Overflow loses events: a relist recovers everything.
+			w.observe("error", 0)
 			log.Warn("file watch error; relisting", "root", w.Root, "error", err)
 			rescan("watch error")
 		case <-debounce.C:

@@ -44,6 +44,9 @@ type Source struct {
 	// Client defaults to a client with no redirects to other schemes.
 	Client *nethttp.Client
 	Logger hclog.Logger
+	// Observe, when set, is told of every fetch ("relist" with its duration,
+	// or "error"); for metrics.
+	Observe func(kind string, took time.Duration)
 
 	etag     string
 	digest   string
@@ -60,7 +63,15 @@ func (s *Source) Run(ctx context.Context, out *source.Mailbox) error {
 	defer ticker.Stop()
 	failing := false
 	for {
+		start := time.Now()
 		l := s.Fetch(ctx)
+		if s.Observe != nil {
+			if l.Complete {
+				s.Observe("relist", time.Since(start))
+			} else {
+				s.Observe("error", 0)
+			}
+		}
 		if !l.Complete && ctx.Err() == nil {
 			if !failing {
 				log.Warn("static pod URL failed; keeping the pods of the last good answer", "url", s.URL, "error", l.Note)
