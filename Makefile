@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build test vet fmt-check check-pure unit fuzz bench run clean
+.PHONY: all build test test-deps sdk-test vet fmt-check check-pure unit fuzz bench run clean
 
 all: build
 
@@ -14,8 +14,28 @@ build:
 	$(GO) build -o $(BIN)/staticlet ./cmd/staticlet
 
 ## test: everything CI checks: formatting, vet, the pure-core rule, unit and
-## integration tests, and a short fuzz pass.
-test: fmt-check vet check-pure unit fuzz
+## integration tests (real containerd, real .wasm plugins), the SDK module,
+## the reference plugins against their cases, and a short fuzz pass.
+test: test-deps fmt-check vet check-pure unit sdk-test plugins-test fuzz
+
+## test-deps: Debian packages the tests build with (C plugins need clang and
+## wasi-libc); containerd, runc and busybox-static are installed by
+## hack/containerd/containerd.sh when the tests start it.
+TEST_DEBS := clang lld wasi-libc libclang-rt-14-dev-wasm32
+test-deps:
+	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $$missing"; \
+	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }; \
+	fi
+
+## sdk-test: the plugin SDK is its own module (standard library only), and
+## so is the example policy project.
+sdk-test:
+	cd sdk && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd examples/policy-project && $(GO) vet ./... && $(GO) test -count=1 ./...
+	$(MAKE) -C examples/policy-project cases
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -43,6 +63,8 @@ run: build
 
 clean:
 	rm -rf $(BIN)
+
+include plugins/plugins.mk
 
 ## Release builds and packaging (docs/operations.md).
 VERSION ?= 0.1.0

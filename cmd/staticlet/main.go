@@ -42,7 +42,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(newCheckCommand(), newRunCommand(), newVersionCommand())
+	root.AddCommand(newCheckCommand(), newRunCommand(), newPluginCommand(), newVersionCommand())
 	return root
 }
 

@@ -68,7 +68,7 @@ func BenchmarkCachedLoad(b *testing.B) {
 	spec := denyPrivilegedSpec(b)
 	dir := filepath.Join(b.TempDir(), "cache")
 	warm, _ := wazero.NewCompilationCacheWithDir(dir)
-	benchChain(b, Options{cacheOverride: warm}, spec).Close(context.Background())
+	benchChain(b, Options{cacheOverride: warm, CacheDir: dir}, spec).Close(context.Background())
 	b.ResetTimer()
 	for range b.N {
 		// A fresh cache object over the same folder is what an agent
@@ -77,7 +77,7 @@ func BenchmarkCachedLoad(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := benchChain(b, Options{cacheOverride: cache}, spec)
+		c := benchChain(b, Options{cacheOverride: cache, CacheDir: dir}, spec)
 		c.Close(context.Background())
 	}
 }

@@ -121,7 +121,7 @@ func loadPlugin(ctx context.Context, spec Spec, index int, info moduleInfo, opts
 	code := info.bytes
 	p.noTimeouts = opts.noTimeouts
 	if !opts.DisableInterruptInstrumentation && !opts.noTimeouts {
-		if instrumented, ierr := instrument(info.bytes); ierr == nil {
+		if instrumented, ierr := instrumentCached(info, opts.CacheDir); ierr == nil {
 			code, p.interruptible = instrumented, true
 		} else if errors.Is(ierr, ErrInvalidModule) {
 			return nil, ierr
@@ -220,6 +220,32 @@ func loadPlugin(ctx context.Context, spec Spec, index int, info moduleInfo, opts
 	}
 	keep = true
 	return p, nil
+}
+
+// instrumentVersion names the rewrite in cache file names; bump it when
+// instrument's output changes.
+const instrumentVersion = "interrupt-v2"
+
+// instrumentCached keeps rewritten modules next to wazero's compiled code,
+// so a restart skips the rewrite (tens of milliseconds for a Go guest). The
+// folder is the agent's own (mode 0700), like the native code it holds.
+func instrumentCached(info moduleInfo, cacheDir string) ([]byte, error) {
+	if cacheDir == "" {
+		return instrument(info.bytes)
+	}
+	path := filepath.Join(cacheDir, instrumentVersion+"-"+info.digest+".wasm")
+	if data, err := os.ReadFile(path); err == nil {
+		return data, nil
+	}
+	out, err := instrument(info.bytes)
+	if err != nil {
+		return nil, err
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if os.WriteFile(tmp, out, 0o600) == nil {
+		_ = os.Rename(tmp, path)
+	}
+	return out, nil
 }
 
 func (p *loaded) newInstance(ctx context.Context) (*instance, error) {

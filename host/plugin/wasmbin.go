@@ -27,6 +27,13 @@ const (
 // host sets to stop a running call.
 const interruptExport = "staticlet.interrupt"
 
+// interruptCheckInterval is how many loop iterations run between two checks
+// of the interrupt flag: each check is a trip into Go (about 100 ns), and
+// 1024 iterations of typical guest code take 2 to 20 us, which bounds both
+// the overhead (under 5%) and how long the guest can hold up a Go
+// stop-the-world.
+const interruptCheckInterval = 1024
+
 var errUnsupportedOpcode = errors.New("unsupported opcode")
 
 type section struct {
@@ -81,28 +88,47 @@ func customSection(module []byte, name string) ([]byte, bool) {
 	return nil, false
 }
 
-// instrument returns module with an exported mutable i32 global added and a
-// check of it at the top of every loop: `global.get g; if; unreachable; end`.
-// Setting the global from another goroutine makes the running call trap at
-// its next loop iteration. This is epoch interruption as in Wasmtime, and it
-// costs a load and a branch per iteration, where wazero's
-// WithCloseOnContextDone leaves compiled code for a call into Go on every
-// iteration (docs/RATIONALE.md has the measurements). Function calls need no
-// check: without a loop, a call chain either recurses (and overflows the
-// stack) or ends.
+// instrument returns module with two globals added, an exported interrupt
+// flag and an internal fuel counter, and this at the top of every loop:
+//
+//	fuel -= 1
+//	if fuel == 0 {
+//	    fuel = interruptCheckInterval
+//	    memory.grow(0)              // a trip into Go: a preemption point
+//	    if interrupt { unreachable } // trap: the host asked to stop
+//	}
+//
+// Setting the interrupt global from another goroutine makes the running
+// call trap within interruptCheckInterval loop iterations. This is epoch
+// interruption as in Wasmtime; it costs a decrement and a branch per
+// iteration, where wazero's WithCloseOnContextDone leaves compiled code for
+// a call into Go on every iteration (docs/RATIONALE.md has the
+// measurements). The periodic trip into Go matters: compiled Wasm code
+// cannot be preempted, so without it a guest looping forever would also
+// block the Go runtime's stop-the-world phases, including the one that lets
+// the timer goroutine run. memory.grow(0) is the cheapest instruction that
+// leaves native code in wazero's compiler, and it needs no new import (a new
+// import would renumber every function). Function calls need no check:
+// without a loop, a call chain either recurses (and overflows the stack) or
+// ends.
 func instrument(module []byte) ([]byte, error) {
 	sections, err := splitSections(module)
 	if err != nil {
 		return nil, err
 	}
 	importedGlobals, localGlobals := uint32(0), uint32(0)
+	hasMemory := false
 	globalAt, exportAt, codeAt := -1, -1, -1
 	for i, s := range sections {
 		switch s.id {
 		case sectionImport:
-			if importedGlobals, err = countGlobalImports(s.body); err != nil {
+			var memories uint32
+			if importedGlobals, memories, err = countImports(s.body); err != nil {
 				return nil, err
 			}
+			hasMemory = hasMemory || memories > 0
+		case sectionMemory:
+			hasMemory = true
 		case sectionGlobal:
 			globalAt = i
 			r := reader{b: s.body}
@@ -118,18 +144,24 @@ func instrument(module []byte) ([]byte, error) {
 	if exportAt < 0 || codeAt < 0 {
 		return nil, fmt.Errorf("%w: no exports or no code", ErrInvalidModule)
 	}
-	index := importedGlobals + localGlobals
-	code, err := instrumentCode(sections[codeAt].body, index)
+	if !hasMemory {
+		return nil, fmt.Errorf("%w: the module has no memory to grow", errUnsupportedOpcode)
+	}
+	index := importedGlobals + localGlobals // the interrupt flag; index+1 is the fuel
+	code, err := instrumentCode(sections[codeAt].body, index, index+1)
 	if err != nil {
 		return nil, err
 	}
 	sections[codeAt].body = code
 
-	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} // mut i32 = i32.const 0
+	flag := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} // mut i32 = i32.const 0
+	fuel := append(append([]byte{0x7f, 0x01, 0x41}, sleb32(interruptCheckInterval)...), 0x0b)
 	if globalAt >= 0 {
-		sections[globalAt].body = appendToVector(sections[globalAt].body, localGlobals, newGlobal)
+		body := appendToVector(sections[globalAt].body, localGlobals, flag)
+		sections[globalAt].body = appendToVector(body, localGlobals+1, fuel)
 	} else {
-		body := append(binary.AppendUvarint(nil, 1), newGlobal...)
+		body := append(binary.AppendUvarint(nil, 2), flag...)
+		body = append(body, fuel...)
 		// The global section goes right before the export section.
 		sections = append(sections[:exportAt], append([]section{{id: sectionGlobal, body: body}}, sections[exportAt:]...)...)
 		exportAt++
@@ -155,23 +187,22 @@ func appendToVector(body []byte, count uint32, element []byte) []byte {
 	return append(out, element...)
 }
 
-func countGlobalImports(body []byte) (uint32, error) {
+func countImports(body []byte) (globals, memories uint32, err error) {
 	r := reader{b: body}
 	count, err := r.u32()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	globals := uint32(0)
 	for range count {
 		if _, err := r.name(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if _, err := r.name(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		switch kind {
 		case 0x00: // func: type index
@@ -181,6 +212,7 @@ func countGlobalImports(body []byte) (uint32, error) {
 				err = r.limits()
 			}
 		case 0x02: // memory: limits
+			memories++
 			err = r.limits()
 		case 0x03: // global: valtype, mut
 			globals++
@@ -189,21 +221,32 @@ func countGlobalImports(body []byte) (uint32, error) {
 			err = fmt.Errorf("%w: import kind %#x", errUnsupportedOpcode, kind)
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return globals, nil
+	return globals, memories, nil
 }
 
-func instrumentCode(body []byte, global uint32) ([]byte, error) {
+func instrumentCode(body []byte, flag, fuel uint32) ([]byte, error) {
 	r := reader{b: body}
 	count, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
-	check := []byte{0x23}
-	check = binary.AppendUvarint(check, uint64(global))
-	check = append(check, 0x04, 0x40, 0x00, 0x0b) // if (empty) unreachable end
+	g := func(op byte, index uint32) []byte { return binary.AppendUvarint([]byte{op}, uint64(index)) }
+	var check []byte
+	check = append(check, g(0x23, fuel)...) // global.get fuel
+	check = append(check, 0x41, 0x01, 0x6b) // i32.const 1; i32.sub
+	check = append(check, g(0x24, fuel)...) // global.set fuel
+	check = append(check, g(0x23, fuel)...) // global.get fuel
+	check = append(check, 0x45, 0x04, 0x40) // i32.eqz; if
+	check = append(check, 0x41)             // i32.const interval
+	check = append(check, sleb32(interruptCheckInterval)...)
+	check = append(check, g(0x24, fuel)...)             // global.set fuel
+	check = append(check, 0x41, 0x00, 0x40, 0x00, 0x1a) // memory.grow(0); drop
+	check = append(check, g(0x23, flag)...)             // global.get interrupt
+	check = append(check, 0x04, 0x40, 0x00, 0x0b)       // if; unreachable; end
+	check = append(check, 0x0b)                         // end
 	out := binary.AppendUvarint(make([]byte, 0, len(body)+len(body)/16), uint64(count))
 	var fn []byte
 	for i := range count {
@@ -436,4 +479,16 @@ func minMemoryPages(module []byte) (uint32, error) {
 		return r.u32()
 	}
 	return 0, nil
+}
+
+func sleb32(v int32) []byte {
+	var out []byte
+	for {
+		b := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && b&0x40 == 0) || (v == -1 && b&0x40 != 0) {
+			return append(out, b)
+		}
+		out = append(out, b|0x80)
+	}
 }

@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 // Package sdktest lets plugin authors unit-test a plugin as ordinary Go: it
 // runs a Plugin's handlers natively through the same JSON request/response
 // path the Wasm exports use, and decodes the response. It does no IO; log

@@ -3,6 +3,7 @@ package cases
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,5 +75,43 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load(t.TempDir()); err == nil {
 		t.Fatal("empty folder accepted")
+	}
+}
+
+// TestCExample builds plugins/c-example with clang and wasi-libc and runs
+// its cases: the ABI works from a language other than Go. It is skipped only
+// when clang is missing and STATICLET_REQUIRE_INTEGRATION is not 1.
+func TestCExample(t *testing.T) {
+	clang, err := exec.LookPath("clang")
+	if err != nil {
+		if os.Getenv("STATICLET_REQUIRE_INTEGRATION") == "1" {
+			t.Fatal("clang not found (apt-get install -y clang lld wasi-libc libclang-rt-14-dev-wasm32)")
+		}
+		t.Skip("clang not found; set STATICLET_REQUIRE_INTEGRATION=1 to fail instead")
+	}
+	dir := filepath.Join(plugintest.ModuleRoot(t), "plugins", "c-example")
+	out := filepath.Join(t.TempDir(), "deny-host-network.wasm")
+	cmd := exec.Command(clang, "--target=wasm32-wasi", "--sysroot=/usr", "-mexec-model=reactor", "-O2", "-Wall", "-Werror",
+		"-o", out, filepath.Join(dir, "deny_host_network.c"))
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("clang: %v\n%s", err, output)
+	}
+	list, err := Load(filepath.Join(dir, "testdata", "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Path: out, Options: plugin.Options{CacheDir: plugintest.CacheDir()}}
+	defer r.Close(context.Background())
+	for _, c := range list {
+		res, err := r.Run(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Pass {
+			t.Errorf("case %s:\n%s", c.Name, res.Diff)
+		}
+	}
+	if info := r.chains[""].Plugins()[0]; !info.Interruptible {
+		t.Error("C module not instrumented for timeouts")
 	}
 }

@@ -69,7 +69,7 @@ func handle(ptr uint32) uint64 {
 		}
 	case "membomb":
 		for {
-			hoard = append(hoard, bytes.Repeat([]byte{1}, 1<<20))
+			hoard = append(hoard, bytes.Repeat([]byte{1}, 4<<20))
 		}
 	case "panic":
 		panic("raw plugin panics on purpose")
