@@ -12,6 +12,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
@@ -48,6 +49,9 @@ type Options struct {
 	// Interpreter uses wazero's interpreter instead of the compiler: fast
 	// to load, slow to run (`staticlet plugin run` of a one-off call).
 	Interpreter bool
+	// ObserveCall, when set, is told of every plugin call: its operation,
+	// outcome ("ok", "denied", "error", "timeout") and duration (metrics).
+	ObserveCall func(plugin string, op Operation, outcome string, took time.Duration)
 
 	// For benchmarks: a private compilation cache (to measure a restart)
 	// and calls without any timeout enforcement (the floor).
@@ -242,6 +246,7 @@ type Chain struct {
 	plugins     []*loaded
 	fingerprint string
 	logger      hclog.Logger
+	observe     func(plugin string, op Operation, outcome string, took time.Duration)
 
 	mu     sync.RWMutex // calls hold it shared; Close exclusively
 	closed bool
@@ -262,7 +267,7 @@ func LoadChain(ctx context.Context, specs []Spec, opts Options) (*Chain, error) 
 			return nil, err
 		}
 	}
-	c := &Chain{logger: opts.logger()}
+	c := &Chain{logger: opts.logger(), observe: opts.ObserveCall}
 	fp := sha256.New()
 	for i, spec := range specs {
 		info, err := readModule(spec, opts.BaseDir)
@@ -411,7 +416,11 @@ func (p *loaded) request(op Operation, req Request, manifest []byte) wireRequest
 // run calls one plugin, recording a failure into rep according to its mode
 // and failure policy. ok is false when the call failed.
 func (c *Chain) run(ctx context.Context, p *loaded, op Operation, req Request, manifest []byte, rep *Report) (wireResponse, bool) {
+	start := time.Now()
 	resp, err := p.call(withNode(ctx, req.Node), op, p.request(op, req, manifest))
+	if c.observe != nil {
+		c.observe(p.spec.Name, op, callOutcome(resp, err), time.Since(start))
+	}
 	if err == nil {
 		for _, w := range resp.Warnings {
 			rep.Warnings = append(rep.Warnings, Warning{Plugin: p.spec.Name, Message: w})
@@ -623,4 +632,17 @@ func (c *Chain) Validate(ctx context.Context, req Request) (ValidateResult, erro
 	}
 	res.Allowed = res.Report.Allowed()
 	return res, nil
+}
+
+// callOutcome classifies a call for metrics.
+func callOutcome(resp wireResponse, err error) string {
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
+	case err != nil:
+		return "error"
+	case len(resp.Denials) > 0 || (resp.Allowed != nil && !*resp.Allowed):
+		return "denied"
+	}
+	return "ok"
 }

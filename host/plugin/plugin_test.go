@@ -516,3 +516,31 @@ func TestLoopingGuestDoesNotBlockGC(t *testing.T) {
 	}
 	<-done
 }
+
+func TestObserveCall(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	opts := testOpts
+	opts.ObserveCall = func(plugin string, op Operation, outcome string, took time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if took <= 0 {
+			t.Errorf("%s %s: duration %s", plugin, op, took)
+		}
+		seen = append(seen, plugin+" "+string(op)+" "+outcome)
+	}
+	c, err := LoadChain(context.Background(), []Spec{{Name: "dp", Path: plugintest.BuildGo(t, "plugins/deny-privileged", false)}}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	c.Validate(context.Background(), seedRequest)
+	req := seedRequest
+	req.Manifest = []byte(privilegedManifest)
+	c.Validate(context.Background(), req)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, ";") != "dp validate ok;dp validate denied" {
+		t.Fatalf("observed %v", seen)
+	}
+}
