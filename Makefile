@@ -6,12 +6,12 @@ PKGS    := ./...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build test test-deps sdk-test vet fmt-check check-pure unit fuzz bench run clean
+.PHONY: all build test test-deps sdk-test vet fmt-check check-pure unit fuzz bench run clean-run clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/staticlet ./cmd/staticlet
+	$(GO) build -o $(BIN)/ ./cmd/staticlet ./cmd/staticlet-logger
 
 ## test: everything CI checks: formatting, vet, the pure-core rule, unit and
 ## integration tests (real containerd, real .wasm plugins), the SDK module,
@@ -47,8 +47,10 @@ vet:
 check-pure:
 	./hack/check-pure.sh
 
+# STATICLET_REQUIRE_INTEGRATION=1: a containerd that cannot be had fails the
+# integration tests instead of skipping them.
 unit:
-	$(GO) test -count=1 $(PKGS)
+	STATICLET_REQUIRE_INTEGRATION=1 $(GO) test -count=1 -timeout 20m $(PKGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./host/manifest
@@ -56,10 +58,41 @@ fuzz:
 ## bench: benchmarks whose figures go into docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./host/manifest ./host/validation ./host/admission ./host/desired ./host/source/file ./host/agent
+	STATICLET_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./host/runtime/containerd
 
-## run: the README's main command.
+## run: the README's main command: a private containerd under $(RUN_STATE)
+## (or the one at $$CONTAINERD_ADDRESS), the busybox image imported as
+## staticlet.local/busybox:latest, then `staticlet run` in the foreground on
+## a copy of examples/manifests in $(RUN_STATE)/manifests. Ctrl-C stops the
+## agent; pods keep running. `make clean-run` stops everything.
+RUN_STATE ?= $(CURDIR)/.state
+RUN_NS    ?= staticlet
 run: build
-	./$(BIN)/staticlet check --kubelet-config examples/kubelet-config.yaml
+	@set -e; state="$(RUN_STATE)"; mkdir -p "$$state"; \
+	if [ -n "$$CONTAINERD_ADDRESS" ]; then addr="$$CONTAINERD_ADDRESS"; snap="$${CONTAINERD_SNAPSHOTTER:-overlayfs}"; \
+	  if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then apt-get install -y -qq busybox-static >/dev/null; fi; \
+	else \
+	  bash hack/containerd/containerd.sh start "$$state/containerd"; \
+	  eval "$$(bash hack/containerd/containerd.sh env "$$state/containerd")"; \
+	  addr="$$CONTAINERD_ADDRESS"; snap="$$CONTAINERD_SNAPSHOTTER"; \
+	fi; \
+	$(GO) run ./hack/mkimage -name staticlet.local/busybox:latest -o "$$state/busybox.tar"; \
+	ctr --address "$$addr" namespaces create $(RUN_NS) 2>/dev/null || true; \
+	ctr --address "$$addr" namespaces label $(RUN_NS) containerd.io/defaults/snapshotter="$$snap"; \
+	ctr --address "$$addr" -n $(RUN_NS) images import --snapshotter "$$snap" "$$state/busybox.tar" >/dev/null; \
+	mkdir -p "$$state/manifests"; cp -n examples/manifests/*.yaml "$$state/manifests/"; \
+	echo "staticlet: manifests in $$state/manifests; in another shell try:"; \
+	echo "  cp examples/pods/counter.yaml $$state/manifests/ && ./$(BIN)/staticlet status"; \
+	echo "  ./$(BIN)/staticlet logs counter -f --pod-log-dir $$state/pods"; \
+	exec ./$(BIN)/staticlet run --config examples/staticlet.yaml --pod-manifest-path "$$state/manifests" \
+	  --containerd-address "$$addr" --containerd-namespace $(RUN_NS) --state-dir "$$state/staticlet" --pod-log-dir "$$state/pods"
+
+## clean-run: stop what `make run` started (its containerd, pods, mounts) and
+## delete $(RUN_STATE).
+clean-run:
+	-bash hack/containerd/containerd.sh purge "$(RUN_STATE)/containerd"
+	-awk '{ print $$5 }' /proc/self/mountinfo | grep '^$(RUN_STATE)/' | sort -r | xargs -r -n1 umount -l
+	rm -rf --one-file-system "$(RUN_STATE)"
 
 clean:
 	rm -rf $(BIN)

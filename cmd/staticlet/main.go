@@ -42,11 +42,14 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(newCheckCommand(), newRunCommand(), newPluginCommand(), newVersionCommand())
+	root.AddCommand(newCheckCommand(), newRunCommand(), newStatusCommand(), newLogsCommand(), newPluginCommand(), newVersionCommand())
 	return root
 }
 
 func main() {
+	if isShimLogger(os.Args[1:]) {
+		os.Exit(runShimLogger(os.Args[2]))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

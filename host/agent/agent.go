@@ -37,6 +37,9 @@ type Config struct {
 	Logger        hclog.Logger
 	// Now defaults to time.Now; tests may pin it.
 	Now func() time.Time
+	// OnState, when set, is called on the loop's goroutine with the agent's state after every change
+	// (mirror pods use it). It must return at once: it holds up the loop.
+	OnState func(StateSnapshot)
 }
 
 // Agent is the control loop; see the package documentation.
@@ -47,6 +50,8 @@ type Agent struct {
 
 	// Everything below is owned by the Run goroutine.
 	listings map[string]source.Listing
+	// heard records the sources that delivered any listing, complete or not.
+	heard    map[string]bool
 	results  map[string][]admission.Result
 	complete map[string]bool
 	observed map[types.UID]*podState
@@ -83,6 +88,7 @@ func New(cfg Config) *Agent {
 		log:      cfg.Logger,
 		statusCh: make(chan chan Status),
 		listings: map[string]source.Listing{},
+		heard:    map[string]bool{},
 		results:  map[string][]admission.Result{},
 		complete: map[string]bool{},
 		observed: map[types.UID]*podState{},
@@ -132,6 +138,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if next := a.reconcile(ctx); !next.IsZero() {
 			wake.Reset(max(next.Sub(a.cfg.Now()), 0))
 		}
+		if a.cfg.OnState != nil {
+			a.cfg.OnState(StateSnapshot{Desired: a.snapshot, Status: a.status()})
+		}
 	}
 }
 
@@ -175,6 +184,7 @@ func (a *Agent) adopt(ctx context.Context) error {
 
 func (a *Agent) ingest(ctx context.Context, sl sourcedListing) {
 	l := sl.listing
+	a.heard[sl.name] = true
 	if !l.Complete {
 		// Keep what the source said last time: an unreadable folder must not
 		// look like an empty one.
@@ -199,6 +209,19 @@ func (a *Agent) reevaluate(ctx context.Context) {
 	}
 }
 
+// allSourcesHeard reports whether every source delivered its first listing
+// (a failed URL fetch counts: it ends within its timeout). Until then the
+// agent does not decide anything, so which source holds a contested pod
+// name does not depend on which one answered first.
+func (a *Agent) allSourcesHeard() bool {
+	for name := range a.cfg.Sources {
+		if !a.heard[name] {
+			return false
+		}
+	}
+	return true
+}
+
 func (a *Agent) allSourcesComplete() bool {
 	for name := range a.cfg.Sources {
 		if !a.complete[name] {
@@ -211,6 +234,9 @@ func (a *Agent) allSourcesComplete() bool {
 // reconcile rebuilds the desired set, plans and dispatches actions, and
 // returns when it wants to run again without new input.
 func (a *Agent) reconcile(ctx context.Context) time.Time {
+	if !a.allSourcesHeard() {
+		return time.Time{}
+	}
 	now := a.cfg.Now()
 	var all []admission.Result
 	names := make([]string, 0, len(a.results))

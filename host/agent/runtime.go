@@ -35,6 +35,11 @@ type Runtime interface {
 	// StopPod stops every container of the pod (SIGTERM, gracePeriod, then
 	// SIGKILL), removes it, and returns once nothing of it runs.
 	StopPod(ctx context.Context, uid types.UID, gracePeriod time.Duration) error
+	// PodStatus reports the pod as the runtime last observed it, in the
+	// kubelet's shape (phase, conditions, per-container state, restart
+	// counts). It answers from memory without IO, because the agent's loop
+	// calls it; ok is false for a pod the runtime does not hold.
+	PodStatus(uid types.UID) (status corev1.PodStatus, ok bool)
 }
 
 // GracePeriod is the pod's termination grace period.

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/staticlet/staticlet/host/admission"
 	"github.com/staticlet/staticlet/host/desired"
 )
@@ -19,14 +21,20 @@ type Status struct {
 	Synced bool
 }
 
-// PodStatus is the agent-level state of one pod.
+// PodStatus is the agent-level state of one pod, with the runtime's view of
+// it when the runtime holds it.
 type PodStatus struct {
-	Key       string
-	UID       string
-	File      string
+	Key  string
+	UID  string
+	File string
+	// Phase is the agent's phase (Starting, Active, Stopping, ...), not the
+	// Kubernetes pod phase, which is in Runtime.
 	Phase     string
 	Since     time.Time
 	LastError string
+	// Runtime is the runtime's status of the pod; nil while it holds none
+	// (a start not yet begun or a failed start).
+	Runtime *corev1.PodStatus
 }
 
 // Status asks the loop for a consistent copy of its state.
@@ -52,6 +60,9 @@ func (a *Agent) status() Status {
 		ps := PodStatus{Key: st.obs.Key, UID: string(st.obs.UID), File: st.file, Phase: string(st.obs.Phase), Since: st.since}
 		if st.lastErr != nil {
 			ps.LastError = st.lastErr.Error()
+		}
+		if rs, ok := a.cfg.Runtime.PodStatus(st.obs.UID); ok {
+			ps.Runtime = &rs
 		}
 		s.Pods = append(s.Pods, ps)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,15 @@ type StaticletConfiguration struct {
 	// PluginCacheDir keeps compiled plugin code across restarts (mode 0700);
 	// default <stateDir>/plugin-cache.
 	PluginCacheDir string `json:"pluginCacheDir,omitempty"`
+	// RegisterNode makes staticlet create and maintain the Node object and its Lease (it needs
+	// kubeconfig); otherwise it waits for another agent to register the node.
+	RegisterNode bool `json:"registerNode,omitempty"`
+	// NodeLabels are set on the Node staticlet registers; NodeRestriction lets a node set only some
+	// kubernetes.io and k8s.io labels (see ValidateNodeLabels).
+	NodeLabels map[string]string `json:"nodeLabels,omitempty"`
+	// NodeIP is the node's InternalIP address and the pods' hostIP (default: the first global IPv4
+	// address of an interface that is up).
+	NodeIP string `json:"nodeIP,omitempty"`
 
 	// baseDir is the folder of the file this came from: relative plugin
 	// paths are resolved against it.
@@ -158,6 +168,9 @@ type Settings struct {
 	// folder).
 	PluginBaseDir  string
 	PluginCacheDir string
+	RegisterNode   bool
+	NodeLabels     map[string]string
+	NodeIP         string
 }
 
 // Resolve merges the kubelet's settings (nil when no KubeletConfiguration was
@@ -198,6 +211,7 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 		s.Debounce = sc.Source.Debounce.Duration
 	}
 	s.Plugins = sc.Plugins
+	s.RegisterNode, s.NodeLabels, s.NodeIP = sc.RegisterNode, sc.NodeLabels, sc.NodeIP
 	s.PluginBaseDir = sc.baseDir
 	s.PluginCacheDir = first(sc.PluginCacheDir, filepath.Join(s.StateDir, "plugin-cache"))
 	return s, s.Validate()
@@ -244,6 +258,15 @@ func (s Settings) Validate() error {
 	}
 	if s.Debounce < 0 || s.Debounce > 5*time.Second {
 		bad("source.debounce", "%s must be between 0s and 5s", s.Debounce)
+	}
+	if s.RegisterNode && s.Kubeconfig == "" {
+		bad("registerNode", "needs kubeconfig: without an API server there is no Node to register")
+	}
+	for _, err := range ValidateNodeLabels(s.NodeLabels, "nodeLabels") {
+		errs = append(errs, err)
+	}
+	if s.NodeIP != "" && net.ParseIP(s.NodeIP) == nil {
+		bad("nodeIP", "%q is not an IP address", s.NodeIP)
 	}
 	if err := plugin.ValidateSpecs(s.Plugins, "plugins"); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))

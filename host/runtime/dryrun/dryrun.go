@@ -23,13 +23,15 @@ type Runtime struct {
 	log  hclog.Logger
 	mu   sync.Mutex
 	pods map[types.UID]agent.RuntimePod
+	// names holds each pod's container names, for PodStatus.
+	names map[types.UID][]string
 }
 
 var _ agent.Runtime = (*Runtime)(nil)
 
 // New returns an empty dry-run runtime logging to log.
 func New(log hclog.Logger) *Runtime {
-	return &Runtime{log: log.Named("dry-run"), pods: map[types.UID]agent.RuntimePod{}}
+	return &Runtime{log: log.Named("dry-run"), pods: map[types.UID]agent.RuntimePod{}, names: map[types.UID][]string{}}
 }
 
 // ListPods implements agent.Runtime.
@@ -57,7 +59,29 @@ func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
 		r.log.Info("would start pod", "pod", key, "uid", pod.UID, "containers", images)
 	}
 	r.pods[pod.UID] = agent.RuntimePod{UID: pod.UID, Key: key, GracePeriod: agent.GracePeriod(pod)}
+	r.names[pod.UID] = nil
+	for _, c := range pod.Spec.Containers {
+		r.names[pod.UID] = append(r.names[pod.UID], c.Name)
+	}
 	return nil
+}
+
+// PodStatus implements agent.Runtime: nothing runs, so every container
+// waits with reason DryRun and the pod stays Pending.
+func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.pods[uid]; !ok {
+		return corev1.PodStatus{}, false
+	}
+	st := corev1.PodStatus{Phase: corev1.PodPending}
+	for _, name := range r.names[uid] {
+		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
+			Name:  name,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "DryRun", Message: "staticlet run --dry-run starts nothing"}},
+		})
+	}
+	return st, true
 }
 
 // StopPod implements agent.Runtime.
@@ -70,5 +94,6 @@ func (r *Runtime) StopPod(ctx context.Context, uid types.UID, grace time.Duratio
 	}
 	r.log.Info("would stop pod", "pod", p.Key, "uid", uid, "grace_period", grace)
 	delete(r.pods, uid)
+	delete(r.names, uid)
 	return nil
 }

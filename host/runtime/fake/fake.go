@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/staticlet/staticlet/host/agent"
@@ -27,6 +28,8 @@ type Call struct {
 type Runtime struct {
 	mu      sync.Mutex
 	pods    map[types.UID]agent.RuntimePod
+	specs   map[types.UID]*corev1.Pod
+	started map[types.UID]time.Time
 	calls   []Call
 	failing map[types.UID]error
 	// StopDelay makes every stop take this long (bounded by its grace
@@ -39,7 +42,24 @@ var _ agent.Runtime = (*Runtime)(nil)
 
 // New returns an empty fake runtime.
 func New() *Runtime {
-	return &Runtime{pods: map[types.UID]agent.RuntimePod{}, failing: map[types.UID]error{}, changed: make(chan struct{})}
+	return &Runtime{
+		pods: map[types.UID]agent.RuntimePod{}, specs: map[types.UID]*corev1.Pod{}, started: map[types.UID]time.Time{},
+		failing: map[types.UID]error{}, changed: make(chan struct{}),
+	}
+}
+
+// Restarted returns a new fake holding the pods r holds, with their specs,
+// as a new agent process finds the containers an earlier one left running.
+func (r *Runtime) Restarted() *Runtime {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := New()
+	for uid, p := range r.pods {
+		n.pods[uid] = p
+		n.specs[uid] = r.specs[uid]
+		n.started[uid] = r.started[uid]
+	}
+	return n
 }
 
 // Seed adds pods as if an earlier agent had started them.
@@ -84,9 +104,36 @@ func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
 			return fmt.Errorf("start %s: another version (uid %s) still runs", key, p.UID)
 		}
 	}
+	if _, ok := r.pods[pod.UID]; !ok {
+		r.specs[pod.UID] = pod.DeepCopy()
+		r.started[pod.UID] = time.Now()
+	}
 	r.pods[pod.UID] = agent.RuntimePod{UID: pod.UID, Key: key, GracePeriod: agent.GracePeriod(pod)}
 	return nil
 }
+
+// PodStatus implements agent.Runtime: every container of a held pod runs
+// and is ready; a seeded pod has no container statuses.
+func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.pods[uid]; !ok {
+		return corev1.PodStatus{}, false
+	}
+	since := metav1.NewTime(r.started[uid])
+	st := corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &since}
+	if spec := r.specs[uid]; spec != nil {
+		for _, c := range spec.Spec.Containers {
+			st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
+				Name: c.Name, Image: c.Image, Ready: true, Started: ptrTrue(),
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: since}},
+			})
+		}
+	}
+	return st, true
+}
+
+func ptrTrue() *bool { t := true; return &t }
 
 // StopPod implements agent.Runtime.
 func (r *Runtime) StopPod(ctx context.Context, uid types.UID, grace time.Duration) error {
@@ -112,6 +159,8 @@ func (r *Runtime) StopPod(ctx context.Context, uid types.UID, grace time.Duratio
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.pods, uid)
+	delete(r.specs, uid)
+	delete(r.started, uid)
 	r.notify()
 	return nil
 }

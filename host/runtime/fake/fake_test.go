@@ -17,5 +17,6 @@ func TestConformance(t *testing.T) {
 		Pod: func(t *testing.T, ns, name string, uid types.UID) *corev1.Pod {
 			return conformance.BasicPod(ns, name, uid, "busybox")
 		},
+		Reopen: func(t *testing.T, rt agent.Runtime) agent.Runtime { return rt.(*fake.Runtime).Restarted() },
 	})
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/staticlet/staticlet/host/statusapi"
+)
+
+func serveStatus(t *testing.T, st statusapi.Status) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "status.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- statusapi.Serve(ctx, path, func(context.Context) (statusapi.Status, error) { return st, nil })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	for range 200 {
+		if _, err := statusapi.Fetch(t.Context(), path); err == nil {
+			return path
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("status server did not come up")
+	return ""
+}
+
+func TestStatusCommand(t *testing.T) {
+	code := int32(2)
+	socket := serveStatus(t, statusapi.Status{
+		Synced: true,
+		Pods: []statusapi.Pod{{Name: "web-node1", Namespace: "default", UID: "u1", File: "/m/web.yaml", Phase: "Running", Restarts: 3, AgentState: "Active",
+			Containers: []statusapi.Container{{Name: "app", State: "waiting", RestartCount: 3, ExitCode: &code, Reason: "CrashLoopBackOff"}}}},
+		Files: []statusapi.File{{File: "/m/web.yaml", Verdict: "accepted", Reasons: []string{}}},
+	})
+	exit, out, errOut := runCLI(t, "status", "--status-socket", socket, "-o", "json")
+	if exit != 0 {
+		t.Fatalf("exit %d: %s", exit, errOut)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	pod := doc["pods"].([]any)[0].(map[string]any)
+	for _, k := range []string{"name", "namespace", "uid", "file", "phase", "ready", "restarts", "containers"} {
+		if _, ok := pod[k]; !ok {
+			t.Errorf("pod JSON lacks %q", k)
+		}
+	}
+	exit, out, _ = runCLI(t, "status", "--status-socket", socket)
+	if exit != 0 || !strings.Contains(out, "default/web-node1") || !strings.Contains(out, "app=waiting(CrashLoopBackOff, exit 2)") || !strings.Contains(out, "accepted") {
+		t.Errorf("table output (exit %d):\n%s", exit, out)
+	}
+	if exit, _, errOut := runCLI(t, "status", "--status-socket", filepath.Join(t.TempDir(), "none.sock")); exit != exitRejected || !strings.Contains(errOut, "is `staticlet run` running?") {
+		t.Errorf("status without an agent: exit %d, %s", exit, errOut)
+	}
+	if exit, _, _ := runCLI(t, "status", "-o", "yaml", "--status-socket", socket); exit != exitUsage {
+		t.Errorf("status -o yaml: exit %d, want %d", exit, exitUsage)
+	}
+}

@@ -1,0 +1,27 @@
+// Package containerd is the real agent.Runtime: it runs static pods on a
+// containerd daemon through containerd's Go client, in its own containerd
+// namespace.
+//
+// It owns, per pod, a worker goroutine (worker.go) that holds that pod's
+// state: its containers, their restart counts and crash-loop back-off, and
+// the status it publishes. Task exits reach the worker through containerd's
+// task Wait, never by polling. A pod is made of:
+//
+//   - a pod folder under StateDir/pods/<uid> with the pod's record
+//     (pod.json, the manifest it runs), its /etc/hosts, /etc/resolv.conf and
+//     /etc/hostname, its emptyDir volumes, and bind-mounted network, IPC and
+//     UTS namespaces created by staticlet itself (sandbox.go, netns_linux.go)
+//     that every container of the pod joins; a CNI plugin can later be given
+//     the network namespace's path;
+//   - one containerd container per container run, labelled with the pod UID,
+//     namespace/name, config hash, container name, restart count and grace
+//     period (labels.go), so a restarted agent adopts running containers
+//     rather than restarting or duplicating them;
+//   - log files in the CRI format written by a logging process the shim
+//     starts for each container (package podlogs), so logs keep flowing
+//     while the agent is down.
+//
+// IO: gRPC to containerd; files, mounts and namespaces under StateDir; log
+// folders under PodLogDir; reads of cgroup files to tell OOM kills apart.
+// No negative oom_score_adj is ever set: containers inherit the shim's.
+package containerd

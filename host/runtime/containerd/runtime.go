@@ -1,0 +1,322 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/hashicorp/go-hclog"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/staticlet/staticlet/host/agent"
+)
+
+// Options configure the runtime.
+type Options struct {
+	// Address is containerd's gRPC socket.
+	Address string
+	// Namespace is the containerd namespace staticlet keeps its containers in.
+	Namespace string
+	// StateDir holds a folder per pod (pods/<uid>).
+	StateDir string
+	// PodLogDir is the root of the CRI log files (/var/log/pods).
+	PodLogDir string
+	// NodeName is spec.nodeName for the downward API.
+	NodeName string
+	// LoggerBinary is the absolute path of a program the shim runs as
+	// `LoggerBinary shim-logger FILE` to write a container's logs (the
+	// staticlet binary; see podlogs.RunShimLogger).
+	LoggerBinary string
+	// Snapshotter names containerd's snapshotter; empty means the
+	// namespace's default label, else containerd's default.
+	Snapshotter string
+	// DNS is the cluster DNS for ClusterFirst pods; empty uses the host's.
+	DNS DNS
+	// HostsFile and ResolvConf are the host's files (defaults /etc/hosts,
+	// /etc/resolv.conf).
+	HostsFile, ResolvConf string
+	// CrashBackoff and ImageBackoff default to the kubelet's.
+	CrashBackoff, ImageBackoff Backoff
+	// PullTimeout bounds one image pull; default 5 minutes.
+	PullTimeout time.Duration
+	Logger      hclog.Logger
+	// Now defaults to time.Now; back-off decisions read it.
+	Now func() time.Time
+}
+
+// Runtime is the containerd agent.Runtime. Call Close when done; pods keep
+// running.
+type Runtime struct {
+	opts   Options
+	log    hclog.Logger
+	client *client.Client
+	// ctx is the workers' lifetime: Close cancels it, which ends the
+	// workers without touching containers.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	workers map[types.UID]*worker
+	// unpacked remembers images known to be unpacked, by digest.
+	unpacked sync.Map
+	// configs caches image configs by manifest digest: content-addressed,
+	// so they never change.
+	configs sync.Map
+}
+
+func (r *Runtime) imageConfig(ctx context.Context, img client.Image) (ocispec.ImageConfig, error) {
+	key := img.Target().Digest.String()
+	if c, ok := r.configs.Load(key); ok {
+		return c.(ocispec.ImageConfig), nil
+	}
+	spec, err := img.Spec(ctx)
+	if err != nil {
+		return ocispec.ImageConfig{}, err
+	}
+	r.configs.Store(key, spec.Config)
+	return spec.Config, nil
+}
+
+var _ agent.Runtime = (*Runtime)(nil)
+
+// New returns a runtime for the containerd at opts.Address. It does not
+// need containerd to be up yet: calls fail until it is, and the client
+// reconnects by itself.
+func New(opts Options) (*Runtime, error) {
+	var errs []error
+	if opts.Address == "" {
+		errs = append(errs, errors.New("containerd address is required"))
+	}
+	if opts.Namespace == "" {
+		errs = append(errs, errors.New("containerd namespace is required"))
+	}
+	for name, p := range map[string]string{"state dir": opts.StateDir, "pod log dir": opts.PodLogDir, "logger binary": opts.LoggerBinary} {
+		if !filepath.IsAbs(p) {
+			errs = append(errs, fmt.Errorf("%s %q must be an absolute path", name, p))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("containerd runtime: %w", err)
+	}
+	if opts.HostsFile == "" {
+		opts.HostsFile = "/etc/hosts"
+	}
+	if opts.ResolvConf == "" {
+		opts.ResolvConf = "/etc/resolv.conf"
+	}
+	if opts.CrashBackoff == (Backoff{}) {
+		opts.CrashBackoff = DefaultCrashBackoff
+	}
+	if opts.ImageBackoff == (Backoff{}) {
+		opts.ImageBackoff = DefaultImageBackoff
+	}
+	if opts.PullTimeout == 0 {
+		opts.PullTimeout = 5 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Join(opts.StateDir, "pods"), 0o700); err != nil {
+		return nil, fmt.Errorf("containerd runtime: state dir: %w", err)
+	}
+	// A short reconnect cap: after a containerd restart the agent should
+	// notice within seconds, not the gRPC default of two minutes.
+	c, err := client.New(opts.Address, client.WithDefaultNamespace(opts.Namespace), client.WithTimeout(2*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("containerd runtime: connect %s: %w", opts.Address, err)
+	}
+	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), opts.Namespace))
+	return &Runtime{opts: opts, log: opts.Logger, client: c, ctx: ctx, cancel: cancel, workers: map[types.UID]*worker{}}, nil
+}
+
+// Close ends every pod worker, leaving the containers running for the next
+// agent to adopt, and closes the connection.
+func (r *Runtime) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	if err := r.client.Close(); err != nil {
+		return fmt.Errorf("containerd runtime: close: %w", err)
+	}
+	return nil
+}
+
+func (r *Runtime) now() time.Time { return r.opts.Now() }
+
+func (r *Runtime) nsContext(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.opts.Namespace)
+}
+
+// ListPods implements agent.Runtime. Pods found in containerd or in the
+// state folder that this process does not hold yet are adopted: a worker
+// re-attaches to their running tasks and resumes restart handling.
+func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
+	ctx = r.nsContext(ctx)
+	ctrs, err := r.client.Containers(ctx, podUIDFilter)
+	if err != nil {
+		return nil, fmt.Errorf("list pods: containers: %w", err)
+	}
+	byUID := map[types.UID][]client.Container{}
+	labelsOf := map[types.UID]map[string]string{}
+	for _, c := range ctrs {
+		labels, err := c.Labels(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list pods: labels of %s: %w", c.ID(), err)
+		}
+		uid := types.UID(labels[LabelPodUID])
+		byUID[uid] = append(byUID[uid], c)
+		labelsOf[uid] = labels
+	}
+	records := map[types.UID]*corev1.Pod{}
+	entries, err := os.ReadDir(filepath.Join(r.opts.StateDir, "pods"))
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		pod, err := readRecord(filepath.Join(r.opts.StateDir, "pods", e.Name()))
+		if err != nil || string(pod.UID) != e.Name() {
+			r.log.Warn("pod folder without a readable record; its containers are handled from their labels", "dir", e.Name(), "error", err)
+			continue
+		}
+		records[pod.UID] = pod
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	uids := map[types.UID]bool{}
+	for uid := range byUID {
+		uids[uid] = true
+	}
+	for uid := range records {
+		uids[uid] = true
+	}
+	for uid := range uids {
+		if _, ok := r.workers[uid]; ok {
+			continue
+		}
+		pod := records[uid]
+		var sb *sandbox
+		if pod != nil {
+			if sb, err = r.setupSandbox(pod); err != nil {
+				r.log.Error("cannot restore an adopted pod's sandbox; its containers will only be stopped", "uid", uid, "error", err)
+				pod = nil
+			}
+		}
+		w := newWorker(r, uid, pod, sb, labelsOf[uid])
+		w.adopted = byUID[uid]
+		r.log.Info("adopting pod", "pod", w.key(), "uid", uid, "containers", len(byUID[uid]), "record", pod != nil)
+		r.startWorker(w)
+	}
+	out := make([]agent.RuntimePod, 0, len(r.workers))
+	for uid, w := range r.workers {
+		out = append(out, agent.RuntimePod{UID: uid, Key: w.key(), GracePeriod: w.grace})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UID < out[j].UID })
+	return out, nil
+}
+
+func (r *Runtime) startWorker(w *worker) {
+	r.workers[w.uid] = w
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		w.run(r.ctx)
+	}()
+}
+
+// StartPod implements agent.Runtime. It returns once every container was
+// tried once: running, or waiting with a reason (an image missing under
+// pullPolicy Never, a pull back-off) that PodStatus reports. It fails only
+// when the pod cannot be set up at all.
+func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
+	key := pod.Namespace + "/" + pod.Name
+	if err := checkSupported(pod); err != nil {
+		return fmt.Errorf("start pod %s: %w", key, err)
+	}
+	r.mu.Lock()
+	w := r.workers[pod.UID]
+	r.mu.Unlock()
+	if w == nil {
+		sb, err := r.setupSandbox(pod)
+		if err != nil {
+			if terr := r.teardownSandbox(string(pod.UID), pod.Namespace, pod.Name); terr != nil {
+				r.log.Warn("cleanup after a failed start", "pod", key, "error", terr)
+			}
+			return fmt.Errorf("start pod %s: %w", key, err)
+		}
+		w = newWorker(r, pod.UID, pod, sb, nil)
+		r.mu.Lock()
+		r.startWorker(w)
+		r.mu.Unlock()
+	}
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("start pod %s: %w", key, ctx.Err())
+	}
+}
+
+// StopPod implements agent.Runtime.
+func (r *Runtime) StopPod(ctx context.Context, uid types.UID, gracePeriod time.Duration) error {
+	r.mu.Lock()
+	w := r.workers[uid]
+	r.mu.Unlock()
+	if w == nil {
+		return fmt.Errorf("stop pod %s: %w", uid, agent.ErrPodNotFound)
+	}
+	w.interrupt()
+	reply := make(chan error, 1)
+	select {
+	case w.stopCh <- stopRequest{grace: gracePeriod, reply: reply}:
+	case <-w.done:
+		return fmt.Errorf("stop pod %s: the runtime is closing", w.key())
+	case <-ctx.Done():
+		return fmt.Errorf("stop pod %s: %w", w.key(), ctx.Err())
+	}
+	select {
+	case err := <-reply:
+		if err != nil {
+			return fmt.Errorf("stop pod %s: %w", w.key(), err)
+		}
+		r.mu.Lock()
+		if r.workers[uid] == w {
+			delete(r.workers, uid)
+		}
+		r.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop pod %s: %w", w.key(), ctx.Err())
+	}
+}
+
+// PodStatus implements agent.Runtime from the worker's last published
+// status.
+func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
+	r.mu.Lock()
+	w := r.workers[uid]
+	r.mu.Unlock()
+	if w == nil {
+		return corev1.PodStatus{}, false
+	}
+	st := w.status.Load()
+	if st == nil {
+		return corev1.PodStatus{Phase: corev1.PodPending}, true
+	}
+	return *st.DeepCopy(), true
+}

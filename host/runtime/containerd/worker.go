@@ -1,0 +1,809 @@
+package containerd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/hashicorp/go-hclog"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/staticlet/staticlet/host/podlogs"
+)
+
+// Sentinel kinds of a container's start failure, shown as waiting reasons.
+var (
+	errImageNeverPull = errors.New("ErrImageNeverPull")
+	errImagePull      = errors.New("ErrImagePull")
+	errInvalidImage   = errors.New("InvalidImageName")
+)
+
+const (
+	// killTimeout bounds the wait for exits after SIGKILL.
+	killTimeout = 15 * time.Second
+	// unavailableRetry is how soon a start is retried while containerd does
+	// not answer; it is not a crash, so the back-off is untouched.
+	unavailableRetry = time.Second
+	// keepLogRuns is how many runs' log files a container keeps: the
+	// current one and the previous, as the kubelet does.
+	keepLogRuns = 2
+)
+
+// containerState is one container of a pod, owned by the pod's worker.
+type containerState struct {
+	name  string
+	spec  *corev1.Container // nil for an adopted container without a record
+	image string
+	// restartCount is the current run's: the log file and label say it too.
+	restartCount int32
+	ctr          client.Container // the current run's, nil when none
+	gen          uint64           // tags exits so a stale one is ignored
+	running      bool
+	startedAt    time.Time
+	imageID      string
+
+	waiting        *corev1.ContainerStateWaiting
+	terminated     *corev1.ContainerStateTerminated
+	lastTerminated *corev1.ContainerStateTerminated
+	crash, pull    backoffState
+	// pending means a (re)start is due at pendingAt.
+	pending   bool
+	pendingAt time.Time
+}
+
+type taskExit struct {
+	name string
+	gen  uint64
+	code int32
+	at   time.Time
+	// lost means the task vanished (its shim died) without an exit status.
+	lost bool
+}
+
+type stopRequest struct {
+	grace time.Duration
+	reply chan error
+}
+
+// worker owns one pod: see the package documentation. All fields below
+// stopCh are touched only by the run goroutine, except status (published
+// atomically) and the interrupt fields.
+type worker struct {
+	rt        *Runtime
+	log       hclog.Logger
+	uid       types.UID
+	namespace string
+	name      string
+	pod       *corev1.Pod // nil for an adopted pod without a record
+	grace     time.Duration
+	sandbox   *sandbox
+	adopted   []client.Container
+
+	stopCh chan stopRequest
+	exits  chan taskExit
+	ready  chan struct{}
+	done   chan struct{}
+	status atomic.Pointer[corev1.PodStatus]
+
+	attemptMu     sync.Mutex
+	attemptCancel context.CancelFunc
+	interrupted   atomic.Bool
+
+	containers []*containerState
+	startTime  time.Time
+	stopping   bool
+}
+
+func newWorker(r *Runtime, uid types.UID, pod *corev1.Pod, sb *sandbox, labels map[string]string) *worker {
+	w := &worker{
+		rt: r, uid: uid, pod: pod, sandbox: sb,
+		stopCh: make(chan stopRequest), exits: make(chan taskExit),
+		ready: make(chan struct{}), done: make(chan struct{}),
+		startTime: r.now(),
+	}
+	if pod != nil {
+		w.namespace, w.name, w.grace = pod.Namespace, pod.Name, gracePeriod(pod)
+		for i := range pod.Spec.Containers {
+			c := &pod.Spec.Containers[i]
+			w.containers = append(w.containers, &containerState{name: c.Name, spec: c, image: c.Image, pending: true, pendingAt: w.startTime})
+		}
+	} else {
+		w.namespace, w.name = labels[LabelPodNamespace], labels[LabelPodName]
+		w.grace = parseGracePeriod(labels[LabelGracePeriod])
+	}
+	w.log = r.log.With("pod", w.key(), "uid", uid)
+	w.publish()
+	return w
+}
+
+func gracePeriod(p *corev1.Pod) time.Duration {
+	if p.Spec.TerminationGracePeriodSeconds == nil {
+		return 30 * time.Second
+	}
+	return time.Duration(*p.Spec.TerminationGracePeriodSeconds) * time.Second
+}
+
+func (w *worker) key() string { return w.namespace + "/" + w.name }
+
+// run owns the pod until it is stopped or ctx ends; on ctx's end the
+// containers keep running.
+func (w *worker) run(ctx context.Context) {
+	defer close(w.done)
+	wctx, cancelWatches := context.WithCancel(ctx)
+	defer cancelWatches()
+	if len(w.adopted) > 0 {
+		w.adopt(wctx, w.adopted)
+		w.adopted = nil
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	first := true
+	for {
+		w.sync(wctx)
+		w.publish()
+		if first {
+			close(w.ready)
+			first = false
+		}
+		timer.Stop()
+		var timerC <-chan time.Time
+		if at, ok := w.nextAttempt(); ok {
+			timer.Reset(max(at.Sub(w.rt.now()), 0))
+			timerC = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case ex := <-w.exits:
+			w.onExit(ex)
+		case req := <-w.stopCh:
+			err := w.stop(wctx, req.grace)
+			w.publish()
+			req.reply <- err
+			if err == nil {
+				return
+			}
+		case <-timerC:
+		}
+	}
+}
+
+func (w *worker) nextAttempt() (time.Time, bool) {
+	var at time.Time
+	found := false
+	for _, cs := range w.containers {
+		if cs.pending && (!found || cs.pendingAt.Before(at)) {
+			at, found = cs.pendingAt, true
+		}
+	}
+	return at, found && !w.stopping
+}
+
+// interrupt cancels a start in progress (a slow pull) so a stop is served
+// at once, and keeps further starts from beginning.
+func (w *worker) interrupt() {
+	w.interrupted.Store(true)
+	w.attemptMu.Lock()
+	defer w.attemptMu.Unlock()
+	if w.attemptCancel != nil {
+		w.attemptCancel()
+	}
+}
+
+func (w *worker) attemptContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	w.attemptMu.Lock()
+	w.attemptCancel = cancel
+	w.attemptMu.Unlock()
+	if w.interrupted.Load() {
+		cancel()
+	}
+	return ctx, cancel
+}
+
+func (w *worker) sync(ctx context.Context) {
+	if w.pod == nil || w.stopping {
+		return
+	}
+	for _, cs := range w.containers {
+		if w.interrupted.Load() {
+			return
+		}
+		if cs.pending && !cs.pendingAt.After(w.rt.now()) {
+			w.attempt(ctx, cs)
+		}
+	}
+}
+
+// attempt starts the container once: pulls its image as its policy says,
+// removes the previous run (counting a restart) and creates and starts the
+// next.
+func (w *worker) attempt(parent context.Context, cs *containerState) {
+	ctx, cancel := w.attemptContext(parent)
+	defer cancel()
+	now := w.rt.now()
+	cs.pending = false
+	retryIn := func(at time.Time, reason, message string) {
+		cs.pending, cs.pendingAt = true, at
+		cs.waiting = &corev1.ContainerStateWaiting{Reason: reason, Message: message}
+	}
+	img, err := w.ensureImage(ctx, cs)
+	imageDone := w.rt.now()
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			retryIn(now, "ContainerCreating", "interrupted")
+		case errors.Is(err, errImageNeverPull), errors.Is(err, errImagePull), errors.Is(err, errInvalidImage):
+			cs.pull.retried(now, w.rt.opts.ImageBackoff)
+			reason := "ImagePullBackOff"
+			if errors.Is(err, errImageNeverPull) {
+				reason = "ErrImageNeverPull"
+			} else if errors.Is(err, errInvalidImage) {
+				reason = "InvalidImageName"
+			}
+			retryIn(cs.pull.readyAt(now, w.rt.opts.ImageBackoff), reason, err.Error())
+			w.log.Warn("container image not available", "container", cs.name, "reason", reason, "error", err, "retry_in", cs.pull.delay)
+		default:
+			retryIn(now.Add(unavailableRetry), "ContainerCreating", err.Error())
+			w.log.Warn("container start deferred: containerd", "container", cs.name, "error", err)
+		}
+		return
+	}
+	cs.pull = backoffState{}
+	if cs.ctr != nil {
+		// A restart: the previous run goes (its exit status is in
+		// lastTerminated), the count goes up.
+		if err := removeContainer(ctx, cs.ctr); err != nil {
+			retryIn(now.Add(unavailableRetry), "ContainerCreating", err.Error())
+			return
+		}
+		cs.ctr = nil
+		cs.restartCount++
+		cs.crash.retried(now, w.rt.opts.CrashBackoff)
+	}
+	if err := w.createAndStart(ctx, parent, cs, img); err != nil {
+		if errdefs.IsUnavailable(err) || ctx.Err() != nil {
+			retryIn(now.Add(unavailableRetry), "ContainerCreating", err.Error())
+			return
+		}
+		if cs.crash.lastRetry != now {
+			cs.crash.retried(now, w.rt.opts.CrashBackoff)
+		}
+		retryIn(cs.crash.readyAt(now, w.rt.opts.CrashBackoff), "RunContainerError", err.Error())
+		w.log.Error("container failed to start", "container", cs.name, "error", err, "retry_in", cs.crash.delay)
+		return
+	}
+	cs.waiting, cs.terminated = nil, nil
+	w.log.Info("container started", "container", cs.name, "restart_count", cs.restartCount, "took", w.rt.now().Sub(now), "image_took", imageDone.Sub(now))
+}
+
+func normalizeImage(ref string) (string, error) {
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return "", fmt.Errorf("image %q: %w: %w", ref, errInvalidImage, err)
+	}
+	return named.String(), nil
+}
+
+func pullPolicy(c *corev1.Container) corev1.PullPolicy {
+	if c.ImagePullPolicy != "" {
+		return c.ImagePullPolicy
+	}
+	named, err := reference.ParseNormalizedNamed(c.Image)
+	if err == nil {
+		if tagged, ok := named.(reference.Tagged); ok && tagged.Tag() != "latest" {
+			return corev1.PullIfNotPresent
+		}
+		if _, ok := named.(reference.Digested); ok {
+			return corev1.PullIfNotPresent
+		}
+	}
+	return corev1.PullAlways
+}
+
+// ensureImage returns the container's image, pulled as its policy says and
+// unpacked for the snapshotter.
+func (w *worker) ensureImage(ctx context.Context, cs *containerState) (client.Image, error) {
+	cl := w.rt.client
+	ref, err := normalizeImage(cs.spec.Image)
+	if err != nil {
+		return nil, err
+	}
+	policy := pullPolicy(cs.spec)
+	img, err := cl.GetImage(ctx, ref)
+	switch {
+	case err == nil && policy != corev1.PullAlways:
+	case err != nil && !errdefs.IsNotFound(err):
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	case err != nil && policy == corev1.PullNever:
+		return nil, fmt.Errorf("container image %q is not present with pull policy of Never: %w", ref, errImageNeverPull)
+	default:
+		pctx, cancel := context.WithTimeout(ctx, w.rt.opts.PullTimeout)
+		defer cancel()
+		opts := []client.RemoteOpt{client.WithPullUnpack}
+		if w.rt.opts.Snapshotter != "" {
+			opts = append(opts, client.WithPullSnapshotter(w.rt.opts.Snapshotter))
+		}
+		w.log.Info("pulling image", "container", cs.name, "image", ref, "policy", policy)
+		img, err = cl.Pull(pctx, ref, opts...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("back-off pulling image %q: %w: %w", ref, errImagePull, err)
+		}
+	}
+	digest := img.Target().Digest.String()
+	if _, ok := w.rt.unpacked.Load(digest + w.rt.opts.Snapshotter); !ok {
+		unpacked, err := img.IsUnpacked(ctx, w.rt.opts.Snapshotter)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: check unpacked: %w", ref, err)
+		}
+		if !unpacked {
+			if err := img.Unpack(ctx, w.rt.opts.Snapshotter); err != nil {
+				return nil, fmt.Errorf("image %s: unpack: %w", ref, err)
+			}
+		}
+		w.rt.unpacked.Store(digest+w.rt.opts.Snapshotter, true)
+	}
+	cs.imageID = ref + "@" + digest
+	return img, nil
+}
+
+// createAndStart creates the container's next run and starts its task.
+// watchCtx is the worker's: the exit watch outlives this attempt.
+func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerState, img client.Image) error {
+	cl := w.rt.client
+	begin := time.Now()
+	id := containerID(string(w.uid), cs.name, cs.restartCount)
+	imgConfig, err := w.rt.imageConfig(ctx, img)
+	if err != nil {
+		return fmt.Errorf("image config of %s: %w", cs.image, err)
+	}
+	opts, err := specOpts(specInput{pod: w.pod, container: cs.spec, image: imgConfig, nodeName: w.rt.opts.NodeName, sandbox: w.sandbox})
+	if err != nil {
+		return err
+	}
+	labels := map[string]string{
+		LabelPodUID: string(w.uid), LabelPodNamespace: w.namespace, LabelPodName: w.name,
+		LabelPodHash: w.pod.Annotations["kubernetes.io/config.hash"], LabelGracePeriod: gracePeriodLabel(w.grace),
+		LabelContainerName: cs.name, LabelRestartCount: strconv.Itoa(int(cs.restartCount)),
+	}
+	newOpts := []client.NewContainerOpts{client.WithContainerLabels(labels), client.WithImage(img), client.WithImageStopSignal(img, "SIGTERM")}
+	if w.rt.opts.Snapshotter != "" {
+		newOpts = append(newOpts, client.WithSnapshotter(w.rt.opts.Snapshotter))
+	}
+	newOpts = append(newOpts, client.WithNewSnapshot(id, img), client.WithNewSpec(opts...))
+	tCreate := time.Now()
+	ctr, err := cl.NewContainer(ctx, id, newOpts...)
+	if errdefs.IsAlreadyExists(err) {
+		// Left by an agent that died between create and start: replace it.
+		if old, lerr := cl.LoadContainer(ctx, id); lerr == nil {
+			if rerr := removeContainer(ctx, old); rerr != nil {
+				return rerr
+			}
+		}
+		ctr, err = cl.NewContainer(ctx, id, newOpts...)
+	}
+	if err != nil {
+		return fmt.Errorf("create container %s: %w", id, err)
+	}
+	fail := func(err error) error {
+		if rerr := removeContainer(context.WithoutCancel(ctx), ctr); rerr != nil {
+			w.log.Warn("cleanup of a failed start", "container", id, "error", rerr)
+		}
+		return err
+	}
+	logPath := podlogs.ContainerLogPath(w.rt.opts.PodLogDir, w.namespace, w.name, string(w.uid), cs.name, cs.restartCount)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return fail(fmt.Errorf("log folder: %w", err))
+	}
+	pruneLogs(filepath.Dir(logPath), cs.restartCount)
+	tTask := time.Now()
+	task, err := ctr.NewTask(ctx, cio.BinaryIO(w.rt.opts.LoggerBinary, map[string]string{podlogs.ShimLoggerCommand: logPath}))
+	if err != nil {
+		return fail(fmt.Errorf("create task %s: %w", id, err))
+	}
+	// Wait before Start, so an immediate exit cannot be missed.
+	exitCh, err := task.Wait(watchCtx)
+	if err != nil {
+		return fail(fmt.Errorf("wait task %s: %w", id, err))
+	}
+	tStart := time.Now()
+	if err := task.Start(ctx); err != nil {
+		return fail(fmt.Errorf("start task %s: %w", id, err))
+	}
+	w.log.Debug("container created and started", "container", cs.name, "spec", tCreate.Sub(begin), "create", tTask.Sub(tCreate),
+		"new_task", tStart.Sub(tTask), "start", time.Since(tStart))
+	cs.ctr = ctr
+	cs.gen++
+	cs.running, cs.startedAt = true, w.rt.now()
+	go w.watch(watchCtx, cs.name, cs.gen, ctr, exitCh)
+	return nil
+}
+
+// pruneLogs deletes the log files of runs older than the ones kept.
+func pruneLogs(dir string, current int32) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		n, err := strconv.Atoi(strings.TrimSuffix(e.Name(), ".log"))
+		if err == nil && int32(n) <= current-keepLogRuns {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// removeContainer deletes a container's task (killing it) and the container
+// with its snapshot; what is already gone is fine.
+func removeContainer(ctx context.Context, ctr client.Container) error {
+	if task, err := ctr.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete task %s: %w", ctr.ID(), err)
+		}
+	} else if !errdefs.IsNotFound(err) {
+		return fmt.Errorf("load task %s: %w", ctr.ID(), err)
+	}
+	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete container %s: %w", ctr.ID(), err)
+	}
+	return nil
+}
+
+// watch forwards the task's exit to the worker. When containerd goes away
+// the Wait call breaks while the shim keeps the task; watch then waits again
+// once containerd answers, so an exit is never lost or invented.
+func (w *worker) watch(ctx context.Context, name string, gen uint64, ctr client.Container, ch <-chan client.ExitStatus) {
+	delay := 100 * time.Millisecond
+	for {
+		var st client.ExitStatus
+		select {
+		case st = <-ch:
+		case <-ctx.Done():
+			return
+		}
+		if st.Error() == nil {
+			w.sendExit(ctx, taskExit{name: name, gen: gen, code: int32(st.ExitCode()), at: st.ExitTime()})
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		w.log.Warn("lost the wait on a task; re-attaching", "container", name, "error", st.Error())
+		for {
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return
+			}
+			delay = min(2*delay, 5*time.Second)
+			task, err := ctr.Task(ctx, nil)
+			if errdefs.IsNotFound(err) {
+				w.sendExit(ctx, taskExit{name: name, gen: gen, code: 255, at: time.Now(), lost: true})
+				return
+			}
+			if err != nil {
+				continue
+			}
+			if ch, err = task.Wait(ctx); err == nil {
+				w.log.Info("re-attached to a task", "container", name)
+				break
+			}
+		}
+	}
+}
+
+func (w *worker) sendExit(ctx context.Context, ex taskExit) {
+	select {
+	case w.exits <- ex:
+	case <-ctx.Done():
+	}
+}
+
+func (w *worker) find(name string) *containerState {
+	for _, cs := range w.containers {
+		if cs.name == name {
+			return cs
+		}
+	}
+	return nil
+}
+
+// onExit records a task's exit and applies the restart policy.
+func (w *worker) onExit(ex taskExit) {
+	cs := w.find(ex.name)
+	if cs == nil || cs.gen != ex.gen || !cs.running {
+		return
+	}
+	cs.running = false
+	now := w.rt.now()
+	oom := w.oomKilled(cs)
+	term := &corev1.ContainerStateTerminated{
+		ExitCode: ex.code, Reason: terminationReason(ex.code, oom),
+		StartedAt: metav1.NewTime(cs.startedAt), FinishedAt: metav1.NewTime(ex.at),
+	}
+	if cs.ctr != nil {
+		term.ContainerID = "containerd://" + cs.ctr.ID()
+	}
+	if ex.lost {
+		term.Reason, term.Message = "ContainerStatusUnknown", "the task vanished without an exit status (its shim died)"
+	}
+	if w.stopping {
+		cs.terminated = term
+		return
+	}
+	policy := corev1.RestartPolicyNever
+	if w.pod != nil {
+		policy = w.pod.Spec.RestartPolicy
+	}
+	if !restartWanted(policy, ex.code) {
+		cs.terminated, cs.pending = term, false
+		w.log.Info("container terminated", "container", cs.name, "exit_code", ex.code, "reason", term.Reason, "restart_policy", policy)
+		return
+	}
+	cs.lastTerminated = term
+	at := cs.crash.readyAt(now, w.rt.opts.CrashBackoff)
+	cs.pending, cs.pendingAt = true, at
+	cs.waiting = nil
+	if at.After(now) {
+		cs.waiting = &corev1.ContainerStateWaiting{
+			Reason:  "CrashLoopBackOff",
+			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", cs.crash.delay, cs.name, w.name),
+		}
+	}
+	w.log.Info("container exited; restarting", "container", cs.name, "exit_code", ex.code, "reason", term.Reason, "restart_in", at.Sub(now))
+}
+
+// oomKilled reads the container's memory cgroup (v1 or v2) for OOM kills;
+// runc keeps it until the task is deleted.
+func (w *worker) oomKilled(cs *containerState) bool {
+	if cs.ctr == nil {
+		return false
+	}
+	rel := filepath.Join(w.rt.opts.Namespace, cs.ctr.ID())
+	for _, f := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", rel, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", rel, "memory.events"),
+	} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			if n, ok := strings.CutPrefix(sc.Text(), "oom_kill "); ok && strings.TrimSpace(n) != "0" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// adopt takes over containers an earlier agent started: the latest run of
+// each container is re-attached (running) or has its exit handled (exited);
+// older runs and containers the pod does not have are removed.
+func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
+	type run struct {
+		ctr    client.Container
+		labels map[string]string
+	}
+	byName := map[string][]run{}
+	for _, c := range ctrs {
+		labels, err := c.Labels(ctx)
+		if err != nil {
+			w.log.Warn("adopt: cannot read labels", "container", c.ID(), "error", err)
+			continue
+		}
+		byName[labels[LabelContainerName]] = append(byName[labels[LabelContainerName]], run{c, labels})
+	}
+	for name, runs := range byName {
+		sort.Slice(runs, func(i, j int) bool {
+			return parseRestartCount(runs[i].labels[LabelRestartCount]) > parseRestartCount(runs[j].labels[LabelRestartCount])
+		})
+		for _, extra := range runs[1:] {
+			w.log.Warn("adopt: removing a duplicate run", "container", name, "id", extra.ctr.ID())
+			if err := removeContainer(ctx, extra.ctr); err != nil {
+				w.log.Error("adopt: cannot remove a duplicate run", "id", extra.ctr.ID(), "error", err)
+			}
+		}
+		latest := runs[0]
+		cs := w.find(name)
+		if cs == nil {
+			if w.pod != nil {
+				w.log.Warn("adopt: removing a container the pod does not have", "container", name)
+				_ = removeContainer(ctx, latest.ctr)
+				continue
+			}
+			cs = &containerState{name: name}
+			w.containers = append(w.containers, cs)
+		}
+		cs.ctr = latest.ctr
+		cs.restartCount = parseRestartCount(latest.labels[LabelRestartCount])
+		cs.pending = false
+		if info, err := latest.ctr.Info(ctx); err == nil {
+			cs.startedAt, cs.image = info.CreatedAt, info.Image
+		}
+		task, err := latest.ctr.Task(ctx, nil)
+		if err == nil {
+			st, serr := task.Status(ctx)
+			if serr == nil && st.Status != client.Created {
+				ch, werr := task.Wait(ctx)
+				if werr == nil {
+					cs.gen++
+					cs.running = true
+					go w.watch(ctx, name, cs.gen, latest.ctr, ch)
+					w.log.Info("adopted container", "container", name, "restart_count", cs.restartCount, "task", st.Status)
+					continue
+				}
+				err = werr
+			} else if serr != nil {
+				err = serr
+			}
+		}
+		// No usable task: the earlier agent died between create and start.
+		// Start this run afresh under the same restart count.
+		w.log.Info("adopt: container has no running task; starting it", "container", name, "error", err)
+		if rerr := removeContainer(ctx, latest.ctr); rerr != nil {
+			w.log.Warn("adopt: cleanup", "container", name, "error", rerr)
+		}
+		cs.ctr = nil
+		if cs.spec != nil {
+			cs.pending, cs.pendingAt = true, w.rt.now()
+		}
+	}
+	sort.SliceStable(w.containers, func(i, j int) bool { return w.specIndex(w.containers[i].name) < w.specIndex(w.containers[j].name) })
+}
+
+func (w *worker) specIndex(name string) int {
+	if w.pod != nil {
+		for i, c := range w.pod.Spec.Containers {
+			if c.Name == name {
+				return i
+			}
+		}
+	}
+	return 1 << 20
+}
+
+// stop ends the pod: the stop signal (the image's STOPSIGNAL or SIGTERM) to
+// every running container, up to grace for them to exit, then SIGKILL; then
+// removes containers, namespaces and folders. An error leaves the pod to be
+// stopped again.
+func (w *worker) stop(ctx context.Context, grace time.Duration) error {
+	w.stopping = true
+	for _, cs := range w.containers {
+		cs.pending = false
+	}
+	deadline := time.Now().Add(grace)
+	w.log.Info("stopping pod", "grace_period", grace)
+	if err := w.signalRunning(ctx, 0); err != nil {
+		return err
+	}
+	if !w.waitExits(ctx, deadline) {
+		w.log.Info("grace period over; killing", "grace_period", grace)
+		if err := w.signalRunning(ctx, syscall.SIGKILL); err != nil {
+			return err
+		}
+		if !w.waitExits(ctx, time.Now().Add(killTimeout)) {
+			return fmt.Errorf("containers still running %s after SIGKILL", killTimeout)
+		}
+	}
+	var errs []error
+	for _, cs := range w.containers {
+		if cs.ctr != nil {
+			if err := removeContainer(ctx, cs.ctr); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			cs.ctr = nil
+		}
+	}
+	// Anything else labelled with this pod (a run created by an agent that
+	// died before recording it) goes too: no container outlives its pod.
+	left, err := w.rt.client.Containers(ctx, fmt.Sprintf(`labels.%q==%q`, LabelPodUID, string(w.uid)))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list leftovers: %w", err))
+	}
+	for _, c := range left {
+		if err := removeContainer(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return w.rt.teardownSandbox(string(w.uid), w.namespace, w.name)
+}
+
+// signalRunning sends sig, or each container's stop signal when sig is 0,
+// to every running container.
+func (w *worker) signalRunning(ctx context.Context, sig syscall.Signal) error {
+	for _, cs := range w.containers {
+		if !cs.running || cs.ctr == nil {
+			continue
+		}
+		s := sig
+		if s == 0 {
+			var err error
+			if s, err = client.GetStopSignal(ctx, cs.ctr, syscall.SIGTERM); err != nil {
+				s = syscall.SIGTERM
+			}
+		}
+		task, err := cs.ctr.Task(ctx, nil)
+		if errdefs.IsNotFound(err) {
+			cs.running = false
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("signal %s: %w", cs.name, err)
+		}
+		if err := task.Kill(ctx, s); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("signal %s with %s: %w", cs.name, s, err)
+		}
+	}
+	return nil
+}
+
+// waitExits handles exits until no container runs (true) or the deadline
+// passes (false).
+func (w *worker) waitExits(ctx context.Context, deadline time.Time) bool {
+	timer := time.NewTimer(max(time.Until(deadline), 0))
+	defer timer.Stop()
+	for w.anyRunning() {
+		select {
+		case ex := <-w.exits:
+			w.onExit(ex)
+		case <-timer.C:
+			return !w.anyRunning()
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+func (w *worker) anyRunning() bool {
+	for _, cs := range w.containers {
+		if cs.running {
+			return true
+		}
+	}
+	return false
+}
+
+// publish stores a fresh status for PodStatus to read.
+func (w *worker) publish() {
+	views := make([]containerStatusView, 0, len(w.containers))
+	for _, cs := range w.containers {
+		v := containerStatusView{
+			name: cs.name, image: cs.image, imageID: cs.imageID, restartCount: cs.restartCount,
+			running: cs.running, startedAt: cs.startedAt, waiting: cs.waiting, terminated: cs.terminated, lastTerminated: cs.lastTerminated,
+		}
+		if cs.ctr != nil {
+			v.containerID = "containerd://" + cs.ctr.ID()
+		}
+		views = append(views, v)
+	}
+	policy := corev1.RestartPolicyNever
+	if w.pod != nil {
+		policy = w.pod.Spec.RestartPolicy
+	}
+	st := buildPodStatus(policy, w.startTime, views)
+	w.status.Store(&st)
+}

@@ -1,0 +1,116 @@
+package statusapi
+
+import (
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/staticlet/staticlet/host/agent"
+)
+
+// Status is the document served at /status.
+type Status struct {
+	Pods  []Pod  `json:"pods"`
+	Files []File `json:"files"`
+	// Synced is true once every source listed completely and the runtime's
+	// pods were adopted.
+	Synced bool `json:"synced"`
+}
+
+// Pod is one pod the agent runs or is starting or stopping.
+type Pod struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	UID       string `json:"uid"`
+	File      string `json:"file"`
+	// Phase is the Kubernetes pod phase: Pending, Running, Succeeded,
+	// Failed.
+	Phase      string      `json:"phase"`
+	Ready      bool        `json:"ready"`
+	Restarts   int32       `json:"restarts"`
+	Containers []Container `json:"containers"`
+	// AgentState is what the agent is doing: Starting, Active, StartFailed,
+	// Stopping, StopFailed.
+	AgentState string `json:"agentState"`
+	StartTime  string `json:"startTime,omitempty"`
+	LastError  string `json:"lastError,omitempty"`
+}
+
+// Container is one container's state.
+type Container struct {
+	Name string `json:"name"`
+	// State is waiting, running or terminated.
+	State        string `json:"state"`
+	RestartCount int32  `json:"restartCount"`
+	// ExitCode is the terminated container's, or while it waits to be
+	// restarted, the last run's.
+	ExitCode *int32 `json:"exitCode,omitempty"`
+	// Reason is the waiting or terminated reason: CrashLoopBackOff,
+	// ErrImageNeverPull, ImagePullBackOff, Completed, Error, OOMKilled...
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// File is the verdict on one manifest file.
+type File struct {
+	File    string   `json:"file"`
+	Verdict string   `json:"verdict"`
+	Reasons []string `json:"reasons"`
+}
+
+// FromAgent converts the agent's status to the wire format.
+func FromAgent(s agent.Status) Status {
+	out := Status{Synced: s.Synced, Pods: []Pod{}, Files: []File{}}
+	for _, f := range s.Files {
+		file := File{File: f.File, Verdict: string(f.Verdict), Reasons: []string{}}
+		for _, r := range f.Reasons {
+			file.Reasons = append(file.Reasons, r.String())
+		}
+		out.Files = append(out.Files, file)
+	}
+	sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].File < out.Files[j].File })
+	for _, p := range s.Pods {
+		ns, name, _ := strings.Cut(p.Key, "/")
+		pod := Pod{Name: name, Namespace: ns, UID: p.UID, File: p.File, Phase: string(corev1.PodPending), AgentState: p.Phase, LastError: p.LastError, Containers: []Container{}}
+		if rs := p.Runtime; rs != nil {
+			pod.Phase = string(rs.Phase)
+			if rs.StartTime != nil {
+				pod.StartTime = rs.StartTime.UTC().Format("2006-01-02T15:04:05Z")
+			}
+			for _, c := range rs.Conditions {
+				if c.Type == corev1.PodReady {
+					pod.Ready = c.Status == corev1.ConditionTrue
+				}
+			}
+			for _, cs := range rs.ContainerStatuses {
+				pod.Restarts += cs.RestartCount
+				pod.Containers = append(pod.Containers, container(cs))
+			}
+		}
+		out.Pods = append(out.Pods, pod)
+	}
+	return out
+}
+
+func container(cs corev1.ContainerStatus) Container {
+	c := Container{Name: cs.Name, RestartCount: cs.RestartCount}
+	switch {
+	case cs.State.Running != nil:
+		c.State = "running"
+	case cs.State.Terminated != nil:
+		c.State = "terminated"
+		code := cs.State.Terminated.ExitCode
+		c.ExitCode, c.Reason, c.Message = &code, cs.State.Terminated.Reason, cs.State.Terminated.Message
+	default:
+		c.State = "waiting"
+		if w := cs.State.Waiting; w != nil {
+			c.Reason, c.Message = w.Reason, w.Message
+		}
+		if last := cs.LastTerminationState.Terminated; last != nil {
+			code := last.ExitCode
+			c.ExitCode = &code
+		}
+	}
+	return c
+}
