@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -36,27 +37,38 @@ func loadPolicy(ctx context.Context, s config.Settings, log hclog.Logger) (admis
 		return nil, nil, fmt.Errorf("load plugins: %w", err)
 	}
 	closeChain := func() { _ = chain.Close(context.Background()) }
-	return policy.New(policy.Static{C: chain}, plugin.Node{Name: s.NodeName}), closeChain, nil
+	return policy.New(policy.Static{C: chain}, plugin.Node{Name: s.NodeName, Labels: s.NodeLabels}), closeChain, nil
 }
 
-// startPolicyManager loads the chain and keeps it current while ctx lives:
-// when a plugin's .wasm changes, a new chain is loaded and the agent is
+// policyManager is the plugin chain in force while the agent runs.
+type policyManager struct {
+	Policy  admission.Policy
+	Changed <-chan struct{}
+	manager *plugin.Manager
+}
+
+// SetSpecs asks for a new chain (SIGHUP with a changed plugins list); a
+// chain that fails to load is refused and the current one keeps serving.
+func (p *policyManager) SetSpecs(specs []plugin.Spec) { p.manager.SetSpecs(specs) }
+
+// startPolicyManager loads the chain (possibly empty, so a reload can add
+// plugins later) and keeps it current while ctx lives: when a plugin's .wasm
+// changes or SetSpecs is called, a new chain is loaded and the agent is
 // signalled; a chain that fails to load is refused and the old one keeps
-// serving. It returns a nil policy when no plugins are configured.
-func startPolicyManager(ctx context.Context, s config.Settings, log hclog.Logger) (admission.Policy, <-chan struct{}, error) {
-	if len(s.Plugins) == 0 {
-		return nil, nil, nil
-	}
+// serving.
+func startPolicyManager(ctx context.Context, s config.Settings, log hclog.Logger, observe func(plugin string, op plugin.Operation, outcome string, took time.Duration)) (*policyManager, error) {
 	changed := make(chan struct{}, 1)
 	plog := log.Named("plugins")
+	opts := pluginOptions(s, log)
+	opts.ObserveCall = observe
 	manager, err := plugin.NewManager(ctx, s.Plugins, plugin.ManagerOptions{
-		Options: pluginOptions(s, log),
+		Options: opts,
 		OnUpdate: func(u plugin.Update) {
 			if u.Err != nil {
 				plog.Error("new plugin chain refused; the previous chain keeps serving", "error", u.Err)
 				return
 			}
-			plog.Info("plugin chain reloaded", "fingerprint", u.Chain.Fingerprint())
+			plog.Info("plugin chain reloaded", "plugins", u.Chain.Len(), "fingerprint", u.Chain.Fingerprint())
 			select {
 			case changed <- struct{}{}:
 			default: // a signal is already pending; one re-evaluation covers both
@@ -64,7 +76,7 @@ func startPolicyManager(ctx context.Context, s config.Settings, log hclog.Logger
 		},
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("load plugins: %w", err)
+		return nil, fmt.Errorf("load plugins: %w", err)
 	}
 	go func() {
 		if err := manager.Run(ctx); err != nil {
@@ -72,7 +84,7 @@ func startPolicyManager(ctx context.Context, s config.Settings, log hclog.Logger
 		}
 	}()
 	for _, p := range manager.Chain().Plugins() {
-		plog.Info("plugin loaded", "plugin", p.Name)
+		plog.Info("plugin loaded", "plugin", p.Name, "operations", p.Operations)
 	}
-	return policy.New(manager, plugin.Node{Name: s.NodeName}), changed, nil
+	return &policyManager{Policy: policy.New(manager, plugin.Node{Name: s.NodeName, Labels: s.NodeLabels}), Changed: changed, manager: manager}, nil
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
@@ -16,6 +18,8 @@ import (
 	"github.com/staticlet/staticlet/host/config"
 	"github.com/staticlet/staticlet/host/desired"
 	"github.com/staticlet/staticlet/host/logging"
+	"github.com/staticlet/staticlet/host/metrics"
+	"github.com/staticlet/staticlet/host/plugin"
 	"github.com/staticlet/staticlet/host/runtime/containerd"
 	"github.com/staticlet/staticlet/host/runtime/dryrun"
 	"github.com/staticlet/staticlet/host/source"
@@ -47,7 +51,7 @@ The agent serves its status on --status-socket for 'staticlet status'.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runAgent(ctx, settings, dryRun, log)
+			return runAgent(ctx, settings, flags.resolve, dryRun, log)
 		},
 	}
 	flags.register(cmd.Flags())
@@ -57,6 +61,7 @@ The agent serves its status on --status-socket for 'staticlet status'.`,
 	fs.StringVar(&flags.overrides.StatusSocket, "status-socket", "", "unix socket to serve the status on (default "+config.DefaultStatusSocket+")")
 	fs.StringVar(&flags.overrides.PodLogDir, "pod-log-dir", "", "root of the containers' CRI log files (default "+config.DefaultPodLogDir+")")
 	fs.StringVar(&flags.overrides.StateDir, "state-dir", "", "staticlet's state: pod folders and namespaces (default "+config.DefaultStateDir+")")
+	fs.StringVar(&flags.overrides.MetricsAddress, "metrics-address", "", "host:port for /metrics, /healthz and /readyz, or \"off\" (default "+config.DefaultMetricsAddress+")")
 	fs.BoolVar(&dryRun, "dry-run", false, "start and stop nothing; log what would be done")
 	return cmd
 }
@@ -76,10 +81,14 @@ func loggerBinary() (string, error) {
 	return self, nil
 }
 
-// runAgent runs the sources, the agent and the status server until ctx
-// ends.
-func runAgent(ctx context.Context, settings config.Settings, dryRun bool, log hclog.Logger) error {
+// runAgent runs the sources, the agent, the status socket and the metrics
+// server until ctx is done. SIGHUP re-reads the configuration through
+// reload and applies what can change without touching pods (log level and
+// format, the plugin chain); a configuration that fails validation is
+// refused and the running one kept.
+func runAgent(ctx context.Context, settings config.Settings, reload func() (config.Settings, error), dryRun bool, log hclog.Logger) error {
 	var rt agent.Runtime
+	var pingRuntime func(context.Context) error
 	if dryRun {
 		rt = dryrun.New(log)
 	} else {
@@ -96,33 +105,52 @@ func runAgent(ctx context.Context, settings config.Settings, dryRun bool, log hc
 			return usageError(err)
 		}
 		defer crt.Close()
-		rt = crt
+		rt, pingRuntime = crt, crt.Ping
 	}
-	policy, policyChanged, err := startPolicyManager(ctx, settings, log)
+
+	// The agent is created below; the metrics' scrape-time collector and
+	// the readiness checks reach it through this variable.
+	var a *agent.Agent
+	m := metrics.New(statusFunc(func(ctx context.Context) (agent.Status, error) { return a.Status(ctx) }))
+	policies, err := startPolicyManager(ctx, settings, log, func(plugin string, op plugin.Operation, outcome string, took time.Duration) {
+		m.ObservePluginCall(plugin, string(op), outcome, took)
+	})
 	if err != nil {
 		return usageError(err)
 	}
+	observe := func(source string) func(kind string, took time.Duration) {
+		return func(kind string, took time.Duration) {
+			m.CountSourceEvent(source, kind)
+			if kind == "relist" {
+				m.ObserveRelist(source, took)
+			}
+		}
+	}
 	files := source.NewMailbox()
-	watcher := &file.Watcher{Root: settings.PodManifestPath, Resync: settings.FileCheckFrequency, Debounce: settings.Debounce, Logger: log.Named("source")}
+	watcher := &file.Watcher{Root: settings.PodManifestPath, Resync: settings.FileCheckFrequency, Debounce: settings.Debounce,
+		Logger: log.Named("source"), Observe: observe(source.NameFile)}
 	sources := map[string]*source.Mailbox{source.NameFile: files}
 	if settings.StaticPodURL != "" {
 		urls := source.NewMailbox()
 		sources[source.NameHTTP] = urls
-		fetcher := &staticurl.Source{URL: settings.StaticPodURL, Header: settings.StaticPodURLHeader, Interval: settings.HTTPCheckFrequency, Logger: log.Named("source.http")}
+		fetcher := &staticurl.Source{URL: settings.StaticPodURL, Header: settings.StaticPodURLHeader, Interval: settings.HTTPCheckFrequency,
+			Logger: log.Named("source.http"), Observe: observe(source.NameHTTP)}
 		go func() { _ = fetcher.Run(ctx, urls) }()
 	}
-	a := agent.New(agent.Config{
+	a = agent.New(agent.Config{
 		Runtime:  rt,
-		Pipeline: admission.New(admission.Options{NodeName: settings.NodeName, Policy: policy}),
+		Pipeline: admission.New(admission.Options{NodeName: settings.NodeName, Policy: policies.Policy}),
 		Builder:  desired.NewBuilder(settings.RemovalDelay),
 		Sources:  sources,
 		Logger:   log.Named("agent"),
 
-		PolicyChanged: policyChanged,
+		PolicyChanged:    policies.Changed,
+		ObserveReconcile: m.ObserveReconcile,
 	})
 	log.Info("staticlet starting", "node", settings.NodeName, "pod_manifest_path", settings.PodManifestPath,
 		"file_check_frequency", settings.FileCheckFrequency, "dry_run", dryRun, "containerd", settings.ContainerdAddress,
-		"namespace", settings.ContainerdNamespace, "status_socket", settings.StatusSocket, "pod_log_dir", settings.PodLogDir)
+		"namespace", settings.ContainerdNamespace, "status_socket", settings.StatusSocket, "pod_log_dir", settings.PodLogDir,
+		"metrics_address", settings.MetricsAddress)
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- watcher.Run(ctx, files) }()
 	statusErr := make(chan error, 1)
@@ -132,7 +160,30 @@ func runAgent(ctx context.Context, settings config.Settings, dryRun bool, log hc
 			return statusapi.FromAgent(st), err
 		})
 	}()
+	if settings.MetricsAddress != "off" {
+		srv := &metrics.Server{Address: settings.MetricsAddress, Metrics: m}
+		srv.AddReadyCheck("sources", func(ctx context.Context) error {
+			st, err := a.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if !st.Synced {
+				return errors.New("the first complete listing of every source is not read yet, or running pods are not adopted yet")
+			}
+			return nil
+		})
+		if pingRuntime != nil {
+			srv.AddReadyCheck("containerd", pingRuntime)
+		}
+		srv.AddReadyCheck("plugins", func(ctx context.Context) error { return nil }) // loaded at start, or run fails
+		go func() {
+			if err := srv.Run(ctx); err != nil {
+				log.Error("metrics server failed", "error", err)
+			}
+		}()
+	}
 	go notifyWhenSynced(ctx, a, log)
+	go handleReloads(ctx, settings, reload, policies, log)
 	agentErr := a.Run(ctx)
 	_ = sdNotify("STOPPING=1")
 	if err := <-statusErr; err != nil {
@@ -143,4 +194,69 @@ func runAgent(ctx context.Context, settings config.Settings, dryRun bool, log hc
 	}
 	log.Info("staticlet stopped; pods keep running")
 	return agentErr
+}
+
+// statusFunc adapts a function to metrics.StatusSource.
+type statusFunc func(ctx context.Context) (agent.Status, error)
+
+func (f statusFunc) Status(ctx context.Context) (agent.Status, error) { return f(ctx) }
+
+// handleReloads applies SIGHUP: the new configuration is validated as a
+// whole first; only then are the log level and the plugin chain changed.
+// Settings that need a restart (node name, paths, containerd) are reported
+// and left as they are.
+func handleReloads(ctx context.Context, current config.Settings, reload func() (config.Settings, error), policies *policyManager, log hclog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		_ = sdNotify("RELOADING=1")
+		next, err := reload()
+		if err != nil {
+			log.Error("SIGHUP: configuration refused; keeping the running one", "error", err)
+			_ = sdNotify("READY=1\nSTATUS=reload refused")
+			continue
+		}
+		if lvl := hclog.LevelFromString(next.LogLevel); lvl != hclog.NoLevel {
+			log.SetLevel(lvl)
+		}
+		for _, f := range restartOnlyChanges(current, next) {
+			log.Warn("SIGHUP: this setting only changes on restart; keeping the running value", "setting", f)
+		}
+		policies.SetSpecs(next.Plugins)
+		current.LogLevel, current.Plugins = next.LogLevel, next.Plugins
+		log.Info("SIGHUP: configuration reloaded", "log_level", next.LogLevel, "plugins", len(next.Plugins))
+		_ = sdNotify("READY=1\nSTATUS=reloaded")
+	}
+}
+
+// restartOnlyChanges names the settings that differ but cannot change while
+// running.
+func restartOnlyChanges(a, b config.Settings) []string {
+	var out []string
+	check := func(name string, x, y string) {
+		if x != y {
+			out = append(out, name)
+		}
+	}
+	check("nodeName", a.NodeName, b.NodeName)
+	check("podManifestPath", a.PodManifestPath, b.PodManifestPath)
+	check("staticPodURL", a.StaticPodURL, b.StaticPodURL)
+	check("containerd.address", a.ContainerdAddress, b.ContainerdAddress)
+	check("containerd.namespace", a.ContainerdNamespace, b.ContainerdNamespace)
+	check("statusSocket", a.StatusSocket, b.StatusSocket)
+	check("metricsAddress", a.MetricsAddress, b.MetricsAddress)
+	check("podLogDir", a.PodLogDir, b.PodLogDir)
+	check("stateDir", a.StateDir, b.StateDir)
+	check("logging.format", a.LogFormat, b.LogFormat)
+	check("kubeconfig", a.Kubeconfig, b.Kubeconfig)
+	if a.FileCheckFrequency != b.FileCheckFrequency {
+		out = append(out, "fileCheckFrequency")
+	}
+	return out
 }

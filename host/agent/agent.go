@@ -37,6 +37,9 @@ type Config struct {
 	Logger        hclog.Logger
 	// Now defaults to time.Now; tests may pin it.
 	Now func() time.Time
+	// ObserveReconcile, when set, receives each reconcile pass's duration
+	// (metrics). It must return at once.
+	ObserveReconcile func(time.Duration)
 	// OnState, when set, is called on the loop's goroutine with the agent's state after every change
 	// (mirror pods use it). It must return at once: it holds up the loop.
 	OnState func(StateSnapshot)
@@ -238,6 +241,10 @@ func (a *Agent) reconcile(ctx context.Context) time.Time {
 		return time.Time{}
 	}
 	now := a.cfg.Now()
+	if a.cfg.ObserveReconcile != nil {
+		start := time.Now()
+		defer func() { a.cfg.ObserveReconcile(time.Since(start)) }()
+	}
 	var all []admission.Result
 	names := make([]string, 0, len(a.results))
 	for name := range a.results {

@@ -159,3 +159,16 @@ plugins:
 		t.Errorf("bad mode: %v", err)
 	}
 }
+
+func TestMetricsAddress(t *testing.T) {
+	s, err := Resolve(nil, StaticletConfiguration{}, Overrides{}, "n1")
+	if err != nil || s.MetricsAddress != DefaultMetricsAddress {
+		t.Fatalf("default: %q %v", s.MetricsAddress, err)
+	}
+	if s, err := Resolve(nil, StaticletConfiguration{MetricsAddress: "off"}, Overrides{}, "n1"); err != nil || s.MetricsAddress != "off" {
+		t.Fatalf("off: %v", err)
+	}
+	if _, err := Resolve(nil, StaticletConfiguration{MetricsAddress: "localhost"}, Overrides{}, "n1"); err == nil || !strings.Contains(err.Error(), "metricsAddress") {
+		t.Fatalf("bad address: %v", err)
+	}
+}

@@ -30,6 +30,9 @@ const (
 	DefaultPodLogDir           = "/var/log/pods"
 	DefaultStateDir            = "/var/lib/staticlet"
 	DefaultPodManifestPath     = "/etc/kubernetes/manifests"
+	// DefaultMetricsAddress serves /metrics, /healthz and /readyz on
+	// localhost only; "off" disables the server.
+	DefaultMetricsAddress = "127.0.0.1:10357"
 	// DefaultRemovalDelay is how long a vanished manifest keeps its pod: long
 	// enough to ride out an editor's rename dance, short next to any pod's
 	// termination grace period. See docs/RATIONALE.md.
@@ -55,12 +58,15 @@ type StaticletConfiguration struct {
 	PodManifestPath string           `json:"podManifestPath,omitempty"`
 	Containerd      ContainerdConfig `json:"containerd,omitempty"`
 	// Kubeconfig enables mirror pods; empty means standalone.
-	Kubeconfig   string        `json:"kubeconfig,omitempty"`
-	StatusSocket string        `json:"statusSocket,omitempty"`
-	PodLogDir    string        `json:"podLogDir,omitempty"`
-	StateDir     string        `json:"stateDir,omitempty"`
-	Logging      LoggingConfig `json:"logging,omitempty"`
-	Source       SourceConfig  `json:"source,omitempty"`
+	Kubeconfig   string `json:"kubeconfig,omitempty"`
+	StatusSocket string `json:"statusSocket,omitempty"`
+	// MetricsAddress is host:port for /metrics, /healthz and /readyz
+	// (default 127.0.0.1:10357; "off" disables them).
+	MetricsAddress string        `json:"metricsAddress,omitempty"`
+	PodLogDir      string        `json:"podLogDir,omitempty"`
+	StateDir       string        `json:"stateDir,omitempty"`
+	Logging        LoggingConfig `json:"logging,omitempty"`
+	Source         SourceConfig  `json:"source,omitempty"`
 	// Plugins is the admission chain, in order: mutations run first, then
 	// naming, then validation (docs/plugin-abi.md).
 	Plugins []plugin.Spec `json:"plugins,omitempty"`
@@ -139,6 +145,7 @@ type Overrides struct {
 	ContainerdNamespace string
 	Kubeconfig          string
 	StatusSocket        string
+	MetricsAddress      string
 	PodLogDir           string
 	StateDir            string
 	LogLevel            string
@@ -157,6 +164,7 @@ type Settings struct {
 	ContainerdNamespace string
 	Kubeconfig          string
 	StatusSocket        string
+	MetricsAddress      string
 	PodLogDir           string
 	StateDir            string
 	LogFormat           string
@@ -186,6 +194,7 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 		ContainerdNamespace: first(ov.ContainerdNamespace, sc.Containerd.Namespace, DefaultContainerdNamespace),
 		Kubeconfig:          first(ov.Kubeconfig, sc.Kubeconfig),
 		StatusSocket:        first(ov.StatusSocket, sc.StatusSocket, DefaultStatusSocket),
+		MetricsAddress:      first(ov.MetricsAddress, sc.MetricsAddress, DefaultMetricsAddress),
 		PodLogDir:           first(ov.PodLogDir, sc.PodLogDir, DefaultPodLogDir),
 		StateDir:            first(ov.StateDir, sc.StateDir, DefaultStateDir),
 		LogFormat:           strings.ToLower(first(ov.LogFormat, sc.Logging.Format, "text")),
@@ -231,6 +240,11 @@ func (s Settings) Validate() error {
 	}
 	if s.PodManifestPath == "" {
 		bad("podManifestPath", "required")
+	}
+	if s.MetricsAddress != "off" {
+		if _, _, err := net.SplitHostPort(s.MetricsAddress); err != nil {
+			bad("metricsAddress", "%q is not host:port or \"off\": %v", s.MetricsAddress, err)
+		}
 	}
 	if s.FileCheckFrequency <= 0 {
 		bad("fileCheckFrequency", "must be positive")
