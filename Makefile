@@ -110,7 +110,7 @@ RELEASE_LDFLAGS := -s -w -buildid= -X main.version=$(VERSION)+git$(SHORT) -X mai
 .PHONY: release deb install
 ## release: a reproducible binary (-trimpath, no build id, version stamped).
 release:
-	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(RELEASE_LDFLAGS)" -o $(BIN)/staticlet ./cmd/staticlet
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(RELEASE_LDFLAGS)" -o $(BIN)/ ./cmd/staticlet ./cmd/staticlet-logger
 
 ## deb: bin/staticlet_<version>_<arch>.deb, reproducible (fixed mtime).
 deb: release
@@ -119,6 +119,7 @@ deb: release
 ## install: the binary, the systemd unit and a default config (kept if present).
 install: release
 	install -D -m 0755 $(BIN)/staticlet $(DESTDIR)/usr/bin/staticlet
+	install -D -m 0755 $(BIN)/staticlet-logger $(DESTDIR)/usr/bin/staticlet-logger
 	install -D -m 0644 packaging/systemd/staticlet.service $(DESTDIR)/lib/systemd/system/staticlet.service
 	test -e $(DESTDIR)/etc/staticlet/config.yaml || install -D -m 0600 packaging/config.yaml $(DESTDIR)/etc/staticlet/config.yaml
 	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi
