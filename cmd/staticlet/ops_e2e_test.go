@@ -55,7 +55,9 @@ func buildBinaries(t *testing.T) string {
 	return filepath.Join(dir, "staticlet")
 }
 
-func freeAddress(t *testing.T) string {
+func freeAddress(t *testing.T) string { return freeAddressAny(t) }
+
+func freeAddressAny(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
