@@ -21,7 +21,14 @@
 //     starts for each container (package podlogs), so logs keep flowing
 //     while the agent is down.
 //
-// IO: gRPC to containerd; files, mounts and namespaces under StateDir; log
+// Init containers run in order before the app containers (sidecars, init
+// containers with restartPolicy Always, keep running); each container run
+// with probes gets a probe goroutine (probes.go) that owns its
+// probe.Machine and sends verdict changes to the worker, which alone
+// changes container state.
+//
+// IO: gRPC to containerd (including exec probes); probe connections dialled
+// from inside the pod's network namespace (setns on a locked OS thread); files, mounts and namespaces under StateDir; log
 // folders under PodLogDir; reads of cgroup files to tell OOM kills apart.
 // No negative oom_score_adj is ever set: containers inherit the shim's.
 package containerd

@@ -11,13 +11,16 @@ import (
 // Labels on every container staticlet creates. They are enough to adopt a
 // container after an agent restart, even without the pod's record.
 const (
-	LabelPodUID         = "io.staticlet.pod.uid"
-	LabelPodNamespace   = "io.staticlet.pod.namespace"
-	LabelPodName        = "io.staticlet.pod.name"
-	LabelPodHash        = "io.staticlet.pod.config-hash"
-	LabelGracePeriod    = "io.staticlet.pod.grace-period-seconds"
-	LabelContainerName  = "io.staticlet.container.name"
-	LabelRestartCount   = "io.staticlet.container.restart-count"
+	LabelPodUID        = "io.staticlet.pod.uid"
+	LabelPodNamespace  = "io.staticlet.pod.namespace"
+	LabelPodName       = "io.staticlet.pod.name"
+	LabelPodHash       = "io.staticlet.pod.config-hash"
+	LabelGracePeriod   = "io.staticlet.pod.grace-period-seconds"
+	LabelContainerName = "io.staticlet.container.name"
+	LabelRestartCount  = "io.staticlet.container.restart-count"
+	// LabelCompleted is added to an init container's run once it exited 0:
+	// a restarted agent then never runs that init container again.
+	LabelCompleted      = "io.staticlet.container.completed"
 	podUIDFilter        = `labels."` + LabelPodUID + `"`
 	maxContainerNameLen = 30
 )

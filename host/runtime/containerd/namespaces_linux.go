@@ -1,8 +1,10 @@
 package containerd
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -124,4 +126,44 @@ func releaseNamespaces(paths map[specs.LinuxNamespaceType]string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dialInNetns dials address from inside the network namespace bound at
+// nsPath: the socket is created by a goroutine locked to an OS thread that
+// entered the namespace, and a socket stays in the namespace it was made
+// in. The thread goes back to the agent's namespace afterwards; if it
+// cannot, it is never unlocked, so the Go runtime ends it.
+func dialInNetns(ctx context.Context, nsPath, network, address string) (net.Conn, error) {
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		conn, err, restored := func() (net.Conn, error, bool) {
+			self, err := os.Open("/proc/thread-self/ns/net")
+			if err != nil {
+				return nil, fmt.Errorf("dial in %s: own namespace: %w", nsPath, err), true
+			}
+			defer self.Close()
+			target, err := os.Open(nsPath)
+			if err != nil {
+				return nil, fmt.Errorf("dial in %s: %w", nsPath, err), true
+			}
+			defer target.Close()
+			if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+				return nil, fmt.Errorf("dial in %s: setns: %w", nsPath, err), true
+			}
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, network, address)
+			return conn, err, unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil
+		}()
+		if restored {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{conn, err}
+	}()
+	r := <-ch
+	return r.conn, r.err
 }

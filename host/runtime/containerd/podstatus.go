@@ -11,9 +11,17 @@ import (
 // fills it from the state it owns.
 type containerStatusView struct {
 	name, image, imageID, containerID string
+	kind                              containerKind
 	restartCount                      int32
 	running                           bool
-	startedAt                         time.Time
+	// started and ready are the probes' verdicts (true for a running
+	// container without startup or readiness probes).
+	started, ready bool
+	// startedOnce: a sidecar that once counted as started.
+	startedOnce bool
+	// completed: an init container that exited 0.
+	completed bool
+	startedAt time.Time
 	// waiting is set while the container is not running and will be tried
 	// again (first start, crash-loop back-off, image trouble).
 	waiting *corev1.ContainerStateWaiting
@@ -22,55 +30,67 @@ type containerStatusView struct {
 	lastTerminated *corev1.ContainerStateTerminated
 }
 
-// buildPodStatus computes a kubelet-shaped PodStatus. Containers without
-// probes are ready as soon as they run.
+// buildPodStatus computes a kubelet-shaped PodStatus. Init containers (and
+// sidecars) come first in views, in the pod's order.
 func buildPodStatus(policy corev1.RestartPolicy, startTime time.Time, views []containerStatusView) corev1.PodStatus {
 	st := corev1.PodStatus{QOSClass: ""}
 	if !startTime.IsZero() {
 		t := metav1.NewTime(startTime)
 		st.StartTime = &t
 	}
-	allReady := len(views) > 0
-	var waiting, running, stopped, succeeded int
+	initialized, initFailed := true, false
+	var apps []containerStatusView
 	for _, v := range views {
-		cs := corev1.ContainerStatus{
-			Name: v.name, Image: v.image, ImageID: v.imageID, ContainerID: v.containerID,
-			RestartCount: v.restartCount, Ready: v.running,
+		switch v.kind {
+		case appContainer:
+			apps = append(apps, v)
+			continue
+		case initContainer:
+			if !v.completed {
+				if initialized && v.terminated != nil {
+					initFailed = true
+				}
+				initialized = false
+			}
+		case sidecarContainer:
+			if !v.startedOnce && v.terminated == nil && initialized {
+				initialized = false
+			}
 		}
-		started := v.running
-		cs.Started = &started
-		if v.lastTerminated != nil {
-			cs.LastTerminationState.Terminated = v.lastTerminated
+		st.InitContainerStatuses = append(st.InitContainerStatuses, containerStatus(v, initialized))
+	}
+	allReady := len(apps) > 0 && initialized
+	for _, v := range views {
+		if v.kind == sidecarContainer && !v.ready && v.terminated == nil {
+			allReady = false
 		}
+	}
+	var waiting, running, stopped, succeeded int
+	for _, v := range apps {
+		st.ContainerStatuses = append(st.ContainerStatuses, containerStatus(v, initialized))
 		switch {
 		case v.running:
-			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(v.startedAt)}
 			running++
 		case v.terminated != nil:
-			cs.State.Terminated = v.terminated
 			stopped++
 			if v.terminated.ExitCode == 0 {
 				succeeded++
 			}
+		case v.lastTerminated != nil:
+			stopped++ // a crash loop counts as stopped, as in the kubelet
 		default:
-			w := v.waiting
-			if w == nil {
-				w = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
-			}
-			cs.State.Waiting = w
-			if v.lastTerminated != nil {
-				stopped++ // a crash loop counts as stopped, as in the kubelet
-			} else {
-				waiting++
-			}
+			waiting++
 		}
-		if !v.running {
+		if !v.ready {
 			allReady = false
 		}
-		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 	}
 	switch {
-	case waiting > 0 || len(views) == 0:
+	case initFailed && policy == corev1.RestartPolicyNever:
+		st.Phase = corev1.PodFailed
+	case !initialized:
+		st.Phase = corev1.PodPending
+	case waiting > 0 || len(apps) == 0:
 		st.Phase = corev1.PodPending
 	case running > 0:
 		st.Phase = corev1.PodRunning
@@ -78,9 +98,9 @@ func buildPodStatus(policy corev1.RestartPolicy, startTime time.Time, views []co
 		switch {
 		case policy == corev1.RestartPolicyAlways:
 			st.Phase = corev1.PodRunning
-		case stopped == succeeded && allTerminated(views):
+		case stopped == succeeded && allTerminated(apps):
 			st.Phase = corev1.PodSucceeded
-		case policy == corev1.RestartPolicyNever && allTerminated(views):
+		case policy == corev1.RestartPolicyNever && allTerminated(apps):
 			st.Phase = corev1.PodFailed
 		default:
 			st.Phase = corev1.PodRunning
@@ -88,24 +108,54 @@ func buildPodStatus(policy corev1.RestartPolicy, startTime time.Time, views []co
 	default:
 		st.Phase = corev1.PodPending
 	}
-	cond := func(t corev1.PodConditionType, ok bool) corev1.PodCondition {
-		s := corev1.ConditionFalse
+	cond := func(t corev1.PodConditionType, ok bool, reasonIfNot string) corev1.PodCondition {
 		if ok {
-			s = corev1.ConditionTrue
+			return corev1.PodCondition{Type: t, Status: corev1.ConditionTrue}
 		}
-		return corev1.PodCondition{Type: t, Status: s}
+		return corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: reasonIfNot}
 	}
 	ready := allReady
 	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
 		ready = false
 	}
 	st.Conditions = []corev1.PodCondition{
-		cond(corev1.PodScheduled, true),
-		cond(corev1.PodInitialized, true),
-		cond(corev1.ContainersReady, ready),
-		cond(corev1.PodReady, ready),
+		cond(corev1.PodScheduled, true, ""),
+		cond(corev1.PodInitialized, initialized, "ContainersNotInitialized"),
+		cond(corev1.ContainersReady, ready, "ContainersNotReady"),
+		cond(corev1.PodReady, ready, "ContainersNotReady"),
 	}
 	return st
+}
+
+// containerStatus is one container's status; initialized tells whether a
+// container not yet started waits for the pod's init containers.
+func containerStatus(v containerStatusView, initialized bool) corev1.ContainerStatus {
+	cs := corev1.ContainerStatus{
+		Name: v.name, Image: v.image, ImageID: v.imageID, ContainerID: v.containerID,
+		RestartCount: v.restartCount, Ready: (v.running && v.ready) || v.completed,
+	}
+	started := v.running && v.started
+	cs.Started = &started
+	if v.lastTerminated != nil {
+		cs.LastTerminationState.Terminated = v.lastTerminated
+	}
+	switch {
+	case v.running:
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(v.startedAt)}
+	case v.terminated != nil:
+		cs.State.Terminated = v.terminated
+	default:
+		w := v.waiting
+		if w == nil {
+			reason := "ContainerCreating"
+			if !initialized && v.lastTerminated == nil {
+				reason = "PodInitializing"
+			}
+			w = &corev1.ContainerStateWaiting{Reason: reason}
+		}
+		cs.State.Waiting = w
+	}
+	return cs
 }
 
 func allTerminated(views []containerStatusView) bool {

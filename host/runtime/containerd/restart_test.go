@@ -88,7 +88,17 @@ func TestPodPhase(t *testing.T) {
 		ready  bool
 	}{
 		{"creating", corev1.RestartPolicyAlways, []containerStatusView{{name: "a"}}, corev1.PodPending, false},
-		{"running", corev1.RestartPolicyAlways, []containerStatusView{{name: "a", running: true}}, corev1.PodRunning, true},
+		{"running", corev1.RestartPolicyAlways, []containerStatusView{{name: "a", running: true, started: true, ready: true}}, corev1.PodRunning, true},
+		{"running not ready", corev1.RestartPolicyAlways, []containerStatusView{{name: "a", running: true, started: true}}, corev1.PodRunning, false},
+		{"initializing", corev1.RestartPolicyAlways, []containerStatusView{{name: "i", kind: initContainer, running: true}, {name: "a"}}, corev1.PodPending, false},
+		{"init failed, never", corev1.RestartPolicyNever, []containerStatusView{{name: "i", kind: initContainer, terminated: done(1)}, {name: "a"}}, corev1.PodFailed, false},
+		{"initialized, sidecar not ready", corev1.RestartPolicyAlways, []containerStatusView{
+			{name: "s", kind: sidecarContainer, running: true, started: true, startedOnce: true},
+			{name: "i", kind: initContainer, completed: true, terminated: done(0)},
+			{name: "a", running: true, started: true, ready: true}}, corev1.PodRunning, false},
+		{"initialized, sidecar ready", corev1.RestartPolicyAlways, []containerStatusView{
+			{name: "s", kind: sidecarContainer, running: true, started: true, startedOnce: true, ready: true},
+			{name: "a", running: true, started: true, ready: true}}, corev1.PodRunning, true},
 		{"crash loop", corev1.RestartPolicyAlways, []containerStatusView{{name: "a", lastTerminated: done(1),
 			waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}, corev1.PodRunning, false},
 		{"never failed", corev1.RestartPolicyNever, []containerStatusView{{name: "a", terminated: done(3)}}, corev1.PodFailed, false},

@@ -14,7 +14,7 @@ import (
 )
 
 // ErrUnsupported is wrapped when a pod asks for something this runtime does
-// not do (tty, stdin, init containers, some volume types).
+// not do (tty, stdin, some volume types).
 var ErrUnsupported = errors.New("not supported by the containerd runtime")
 
 // checkSupported refuses, up front and with the field named, what the
@@ -24,14 +24,13 @@ func checkSupported(pod *corev1.Pod) error {
 	bad := func(field, what string) {
 		errs = append(errs, fmt.Errorf("%s: %w: %s", field, ErrUnsupported, what))
 	}
-	if len(pod.Spec.InitContainers) > 0 {
-		bad("spec.initContainers", "init containers are not run yet")
-	}
 	if len(pod.Spec.Containers) == 0 {
 		bad("spec.containers", "a pod needs at least one container")
 	}
-	for i, c := range pod.Spec.Containers {
-		field := fmt.Sprintf("spec.containers[%d]", i)
+	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
+		bad("spec.os.name", "only Linux pods run on containerd with runc")
+	}
+	check := func(field string, c *corev1.Container) {
 		if c.TTY {
 			bad(field+".tty", "static pods have no attach, so a terminal would never be read")
 		}
@@ -43,6 +42,12 @@ func checkSupported(pod *corev1.Pod) error {
 				bad(fmt.Sprintf("%s.env[%d].valueFrom", field, j), "only fieldRef is supported on a node without an API server")
 			}
 		}
+	}
+	for i := range pod.Spec.InitContainers {
+		check(fmt.Sprintf("spec.initContainers[%d]", i), &pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		check(fmt.Sprintf("spec.containers[%d]", i), &pod.Spec.Containers[i])
 	}
 	for i, v := range pod.Spec.Volumes {
 		if v.HostPath == nil && v.EmptyDir == nil {

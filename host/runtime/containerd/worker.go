@@ -46,9 +46,43 @@ const (
 	keepLogRuns = 2
 )
 
+// containerKind tells a pod's regular containers from its init containers.
+type containerKind int
+
+const (
+	appContainer containerKind = iota
+	// initContainer runs to completion before the next one starts.
+	initContainer
+	// sidecarContainer is an init container with restartPolicy Always: it
+	// is started in order, kept running and stopped after the app
+	// containers.
+	sidecarContainer
+)
+
+func (k containerKind) String() string {
+	switch k {
+	case initContainer:
+		return "init"
+	case sidecarContainer:
+		return "sidecar"
+	}
+	return "app"
+}
+
+func kindOf(c *corev1.Container, isInit bool) containerKind {
+	switch {
+	case !isInit:
+		return appContainer
+	case c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways:
+		return sidecarContainer
+	}
+	return initContainer
+}
+
 // containerState is one container of a pod, owned by the pod's worker.
 type containerState struct {
 	name  string
+	kind  containerKind
 	spec  *corev1.Container // nil for an adopted container without a record
 	image string
 	// restartCount is the current run's: the log file and label say it too.
@@ -63,6 +97,18 @@ type containerState struct {
 	terminated     *corev1.ContainerStateTerminated
 	lastTerminated *corev1.ContainerStateTerminated
 	crash, pull    backoffState
+	// completed is set once an init container exited 0: it never runs
+	// again, even after an agent restart (LabelCompleted).
+	completed bool
+	// startedOnce is set when a sidecar first counted as started, which
+	// lets the next init container begin.
+	startedOnce bool
+	// started and ready are the probes' verdicts on the current run.
+	started, ready bool
+	probeCancel    context.CancelFunc
+	// killMessage explains a kill the worker decided (a failed liveness
+	// probe); it becomes the terminated state's message.
+	killMessage string
 	// pending means a (re)start is due at pendingAt.
 	pending   bool
 	pendingAt time.Time
@@ -106,20 +152,30 @@ type worker struct {
 	attemptCancel context.CancelFunc
 	interrupted   atomic.Bool
 
+	probeEvents chan probeEvent
+
 	containers []*containerState
 	startTime  time.Time
 	stopping   bool
+	// finishing is set once the pod's app containers are done for good (or
+	// an init container failed for good): sidecars are stopped and not
+	// restarted.
+	finishing bool
 }
 
 func newWorker(r *Runtime, uid types.UID, pod *corev1.Pod, sb *sandbox, labels map[string]string) *worker {
 	w := &worker{
 		rt: r, uid: uid, pod: pod, sandbox: sb,
-		stopCh: make(chan stopRequest), exits: make(chan taskExit),
+		stopCh: make(chan stopRequest), exits: make(chan taskExit), probeEvents: make(chan probeEvent),
 		ready: make(chan struct{}), done: make(chan struct{}),
 		startTime: r.now(),
 	}
 	if pod != nil {
 		w.namespace, w.name, w.grace = pod.Namespace, pod.Name, gracePeriod(pod)
+		for i := range pod.Spec.InitContainers {
+			c := &pod.Spec.InitContainers[i]
+			w.containers = append(w.containers, &containerState{name: c.Name, kind: kindOf(c, true), spec: c, image: c.Image, pending: true, pendingAt: w.startTime})
+		}
 		for i := range pod.Spec.Containers {
 			c := &pod.Spec.Containers[i]
 			w.containers = append(w.containers, &containerState{name: c.Name, spec: c, image: c.Image, pending: true, pendingAt: w.startTime})
@@ -172,7 +228,9 @@ func (w *worker) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ex := <-w.exits:
-			w.onExit(ex)
+			w.onExit(wctx, ex)
+		case ev := <-w.probeEvents:
+			w.onProbe(wctx, ev)
 		case req := <-w.stopCh:
 			err := w.stop(wctx, req.grace)
 			w.publish()
@@ -188,7 +246,7 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) nextAttempt() (time.Time, bool) {
 	var at time.Time
 	found := false
-	for _, cs := range w.containers {
+	for _, cs := range w.containers[:w.startable()] {
 		if cs.pending && (!found || cs.pendingAt.Before(at)) {
 			at, found = cs.pendingAt, true
 		}
@@ -218,16 +276,113 @@ func (w *worker) attemptContext(parent context.Context) (context.Context, contex
 	return ctx, cancel
 }
 
+// initProgress walks the init containers in order: initialized is true
+// once every one completed (sidecars: started); otherwise next is the index
+// of the one the pod waits for, and failed says it failed for good.
+func (w *worker) initProgress() (initialized, failed bool, next int) {
+	for i, cs := range w.containers {
+		switch cs.kind {
+		case appContainer:
+			return true, false, i
+		case sidecarContainer:
+			if !cs.startedOnce {
+				return false, false, i
+			}
+		case initContainer:
+			if cs.completed {
+				continue
+			}
+			return false, cs.terminated != nil, i
+		}
+	}
+	return true, false, len(w.containers)
+}
+
+// startable is how many of w.containers, from the first, may be (re)started
+// now: init containers up to the one the pod waits for, and every
+// container once the pod is initialized.
+func (w *worker) startable() int {
+	if w.finishing {
+		return 0
+	}
+	initialized, failed, next := w.initProgress()
+	switch {
+	case initialized:
+		return len(w.containers)
+	case failed:
+		return 0
+	}
+	return next + 1
+}
+
 func (w *worker) sync(ctx context.Context) {
 	if w.pod == nil || w.stopping {
 		return
 	}
-	for _, cs := range w.containers {
-		if w.interrupted.Load() {
+	for {
+		n := w.startable()
+		for _, cs := range w.containers[:n] {
+			if w.interrupted.Load() {
+				return
+			}
+			if cs.pending && !cs.pendingAt.After(w.rt.now()) {
+				w.attempt(ctx, cs)
+			}
+		}
+		// A sidecar that just started lets the next init container begin
+		// in this same pass.
+		if w.startable() <= n {
+			break
+		}
+	}
+	w.finishSidecars(ctx)
+}
+
+// finishSidecars stops the sidecars once the app containers are done for
+// good, or an init container failed for good, as the kubelet does.
+func (w *worker) finishSidecars(ctx context.Context) {
+	if w.finishing {
+		return
+	}
+	initialized, failed, _ := w.initProgress()
+	if !failed {
+		if !initialized {
 			return
 		}
-		if cs.pending && !cs.pendingAt.After(w.rt.now()) {
-			w.attempt(ctx, cs)
+		apps := 0
+		for _, cs := range w.containers {
+			if cs.kind == appContainer {
+				apps++
+				if cs.terminated == nil {
+					return
+				}
+			}
+		}
+		if apps == 0 {
+			return
+		}
+	}
+	w.finishing = true
+	for _, cs := range w.containers {
+		if cs.kind == sidecarContainer {
+			cs.pending = false
+		}
+	}
+	for _, cs := range w.containers {
+		if cs.kind == sidecarContainer && !cs.running && cs.terminated == nil {
+			cs.waiting, cs.terminated = nil, cs.lastTerminated
+			if cs.terminated == nil {
+				cs.terminated = &corev1.ContainerStateTerminated{Reason: "Completed"}
+			}
+		}
+	}
+	w.log.Info("stopping sidecars: the pod's containers are done")
+	for i := range w.containers {
+		cs := w.containers[len(w.containers)-1-i]
+		if cs.kind == sidecarContainer && cs.running && cs.ctr != nil {
+			if err := w.killRun(ctx, cs.ctr, w.grace); err != nil {
+				w.log.Warn("stopping a sidecar", "container", cs.name, "error", err)
+			}
 		}
 	}
 }
@@ -291,6 +446,7 @@ func (w *worker) attempt(parent context.Context, cs *containerState) {
 		return
 	}
 	cs.waiting, cs.terminated = nil, nil
+	w.startProbes(parent, cs)
 	w.log.Info("container started", "container", cs.name, "restart_count", cs.restartCount, "took", w.rt.now().Sub(now), "image_took", imageDone.Sub(now))
 }
 
@@ -525,13 +681,19 @@ func (w *worker) find(name string) *containerState {
 	return nil
 }
 
-// onExit records a task's exit and applies the restart policy.
-func (w *worker) onExit(ex taskExit) {
+// onExit records a task's exit and applies the restart policy: the pod's
+// for app containers, OnFailure at most for init containers, Always for
+// sidecars until the pod finishes.
+func (w *worker) onExit(ctx context.Context, ex taskExit) {
 	cs := w.find(ex.name)
 	if cs == nil || cs.gen != ex.gen || !cs.running {
 		return
 	}
-	cs.running = false
+	cs.running, cs.started, cs.ready = false, false, false
+	if cs.probeCancel != nil {
+		cs.probeCancel()
+		cs.probeCancel = nil
+	}
 	now := w.rt.now()
 	oom := w.oomKilled(cs)
 	term := &corev1.ContainerStateTerminated{
@@ -544,6 +706,9 @@ func (w *worker) onExit(ex taskExit) {
 	if ex.lost {
 		term.Reason, term.Message = "ContainerStatusUnknown", "the task vanished without an exit status (its shim died)"
 	}
+	if cs.killMessage != "" {
+		term.Message, cs.killMessage = cs.killMessage, ""
+	}
 	if w.stopping {
 		cs.terminated = term
 		return
@@ -552,9 +717,24 @@ func (w *worker) onExit(ex taskExit) {
 	if w.pod != nil {
 		policy = w.pod.Spec.RestartPolicy
 	}
+	switch cs.kind {
+	case initContainer:
+		if policy == corev1.RestartPolicyAlways {
+			policy = corev1.RestartPolicyOnFailure
+		}
+	case sidecarContainer:
+		policy = corev1.RestartPolicyAlways
+		if w.finishing {
+			policy = corev1.RestartPolicyNever
+		}
+	}
+	if cs.kind == initContainer && ex.code == 0 && !ex.lost {
+		cs.completed = true
+		w.markCompleted(ctx, cs)
+	}
 	if !restartWanted(policy, ex.code) {
 		cs.terminated, cs.pending = term, false
-		w.log.Info("container terminated", "container", cs.name, "exit_code", ex.code, "reason", term.Reason, "restart_policy", policy)
+		w.log.Info("container terminated", "container", cs.name, "kind", cs.kind, "exit_code", ex.code, "reason", term.Reason, "restart_policy", policy)
 		return
 	}
 	cs.lastTerminated = term
@@ -568,6 +748,17 @@ func (w *worker) onExit(ex taskExit) {
 		}
 	}
 	w.log.Info("container exited; restarting", "container", cs.name, "exit_code", ex.code, "reason", term.Reason, "restart_in", at.Sub(now))
+}
+
+// markCompleted labels a completed init container's run, so an agent that
+// adopts the pod never runs it again, even if its stopped task is gone.
+func (w *worker) markCompleted(ctx context.Context, cs *containerState) {
+	if cs.ctr == nil {
+		return
+	}
+	if _, err := cs.ctr.SetLabels(ctx, map[string]string{LabelCompleted: "true"}); err != nil {
+		w.log.Warn("cannot label a completed init container; an agent restart may run it again", "container", cs.name, "error", err)
+	}
 }
 
 // oomKilled reads the container's memory cgroup (v1 or v2) for OOM kills;
@@ -639,6 +830,12 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 		if info, err := latest.ctr.Info(ctx); err == nil {
 			cs.startedAt, cs.image = info.CreatedAt, info.Image
 		}
+		if latest.labels[LabelCompleted] == "true" {
+			cs.completed = true
+			cs.terminated = &corev1.ContainerStateTerminated{Reason: "Completed", ContainerID: "containerd://" + latest.ctr.ID(), StartedAt: metav1.NewTime(cs.startedAt)}
+			w.log.Info("adopted a completed init container", "container", name)
+			continue
+		}
 		task, err := latest.ctr.Task(ctx, nil)
 		if err == nil {
 			st, serr := task.Status(ctx)
@@ -647,7 +844,9 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 				if werr == nil {
 					cs.gen++
 					cs.running = true
+					cs.startedOnce = true
 					go w.watch(ctx, name, cs.gen, latest.ctr, ch)
+					w.startProbes(ctx, cs)
 					w.log.Info("adopted container", "container", name, "restart_count", cs.restartCount, "task", st.Status)
 					continue
 				}
@@ -667,14 +866,34 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 			cs.pending, cs.pendingAt = true, w.rt.now()
 		}
 	}
+	// An app container that ever ran means the pod was initialized: init
+	// containers whose runs are gone are not run again, as in the kubelet.
+	appRan := false
+	for _, cs := range w.containers {
+		if cs.kind == appContainer && cs.ctr != nil {
+			appRan = true
+		}
+	}
+	for _, cs := range w.containers {
+		if appRan && cs.kind == initContainer && !cs.completed && cs.ctr == nil {
+			cs.completed, cs.pending = true, false
+			cs.terminated = &corev1.ContainerStateTerminated{Reason: "Completed"}
+		}
+	}
 	sort.SliceStable(w.containers, func(i, j int) bool { return w.specIndex(w.containers[i].name) < w.specIndex(w.containers[j].name) })
 }
 
+// specIndex orders containers as the pod lists them, init containers first.
 func (w *worker) specIndex(name string) int {
 	if w.pod != nil {
-		for i, c := range w.pod.Spec.Containers {
+		for i, c := range w.pod.Spec.InitContainers {
 			if c.Name == name {
 				return i
+			}
+		}
+		for i, c := range w.pod.Spec.Containers {
+			if c.Name == name {
+				return len(w.pod.Spec.InitContainers) + i
 			}
 		}
 	}
@@ -690,17 +909,31 @@ func (w *worker) stop(ctx context.Context, grace time.Duration) error {
 	for _, cs := range w.containers {
 		cs.pending = false
 	}
+	for _, cs := range w.containers {
+		if cs.probeCancel != nil {
+			cs.probeCancel()
+			cs.probeCancel = nil
+		}
+	}
 	deadline := time.Now().Add(grace)
 	w.log.Info("stopping pod", "grace_period", grace)
-	if err := w.signalRunning(ctx, 0); err != nil {
+	// App containers first; sidecars once they are gone (or the grace
+	// period is), so a proxy or log shipper outlives what it serves.
+	isSidecar := func(cs *containerState) bool { return cs.kind == sidecarContainer }
+	notSidecar := func(cs *containerState) bool { return cs.kind != sidecarContainer }
+	if err := w.signalRunning(ctx, 0, notSidecar); err != nil {
 		return err
 	}
-	if !w.waitExits(ctx, deadline) {
+	w.waitExits(ctx, deadline, notSidecar)
+	if err := w.signalRunning(ctx, 0, isSidecar); err != nil {
+		return err
+	}
+	if !w.waitExits(ctx, deadline, nil) {
 		w.log.Info("grace period over; killing", "grace_period", grace)
-		if err := w.signalRunning(ctx, syscall.SIGKILL); err != nil {
+		if err := w.signalRunning(ctx, syscall.SIGKILL, nil); err != nil {
 			return err
 		}
-		if !w.waitExits(ctx, time.Now().Add(killTimeout)) {
+		if !w.waitExits(ctx, time.Now().Add(killTimeout), nil) {
 			return fmt.Errorf("containers still running %s after SIGKILL", killTimeout)
 		}
 	}
@@ -732,10 +965,12 @@ func (w *worker) stop(ctx context.Context, grace time.Duration) error {
 }
 
 // signalRunning sends sig, or each container's stop signal when sig is 0,
-// to every running container.
-func (w *worker) signalRunning(ctx context.Context, sig syscall.Signal) error {
-	for _, cs := range w.containers {
-		if !cs.running || cs.ctr == nil {
+// to every running container that which selects (nil: all). Sidecars are
+// signalled in reverse order, as the kubelet stops them.
+func (w *worker) signalRunning(ctx context.Context, sig syscall.Signal, which func(*containerState) bool) error {
+	for i := range w.containers {
+		cs := w.containers[len(w.containers)-1-i]
+		if !cs.running || cs.ctr == nil || (which != nil && !which(cs)) {
 			continue
 		}
 		s := sig
@@ -760,17 +995,19 @@ func (w *worker) signalRunning(ctx context.Context, sig syscall.Signal) error {
 	return nil
 }
 
-// waitExits handles exits until no container runs (true) or the deadline
-// passes (false).
-func (w *worker) waitExits(ctx context.Context, deadline time.Time) bool {
+// waitExits handles exits until no container that which selects (nil: all)
+// runs (true) or the deadline passes (false).
+func (w *worker) waitExits(ctx context.Context, deadline time.Time, which func(*containerState) bool) bool {
 	timer := time.NewTimer(max(time.Until(deadline), 0))
 	defer timer.Stop()
-	for w.anyRunning() {
+	for w.anyRunning(which) {
 		select {
 		case ex := <-w.exits:
-			w.onExit(ex)
+			w.onExit(ctx, ex)
+		case <-w.probeEvents:
+			// Probes of a stopping pod change nothing.
 		case <-timer.C:
-			return !w.anyRunning()
+			return !w.anyRunning(which)
 		case <-ctx.Done():
 			return false
 		}
@@ -778,9 +1015,9 @@ func (w *worker) waitExits(ctx context.Context, deadline time.Time) bool {
 	return true
 }
 
-func (w *worker) anyRunning() bool {
+func (w *worker) anyRunning(which func(*containerState) bool) bool {
 	for _, cs := range w.containers {
-		if cs.running {
+		if cs.running && (which == nil || which(cs)) {
 			return true
 		}
 	}
@@ -792,8 +1029,8 @@ func (w *worker) publish() {
 	views := make([]containerStatusView, 0, len(w.containers))
 	for _, cs := range w.containers {
 		v := containerStatusView{
-			name: cs.name, image: cs.image, imageID: cs.imageID, restartCount: cs.restartCount,
-			running: cs.running, startedAt: cs.startedAt, waiting: cs.waiting, terminated: cs.terminated, lastTerminated: cs.lastTerminated,
+			name: cs.name, kind: cs.kind, image: cs.image, imageID: cs.imageID, restartCount: cs.restartCount,
+			started: cs.started, ready: cs.ready, startedOnce: cs.startedOnce, completed: cs.completed, running: cs.running, startedAt: cs.startedAt, waiting: cs.waiting, terminated: cs.terminated, lastTerminated: cs.lastTerminated,
 		}
 		if cs.ctr != nil {
 			v.containerID = "containerd://" + cs.ctr.ID()
