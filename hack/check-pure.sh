@@ -12,6 +12,7 @@ pure=(
   ./host/admission
   ./host/desired
   ./host/plan
+  ./host/mirror/mirrorpod
 )
 # Direct imports that mean IO.
 direct_forbidden='^(os|os/exec|os/signal|os/user|net|net/http|net/rpc|syscall|io/ioutil|plugin|unsafe)$'

@@ -137,6 +137,10 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			Logger: log.Named("source.http"), Observe: observe(source.NameHTTP)}
 		go func() { _ = fetcher.Run(ctx, urls) }()
 	}
+	onState, mirrorsDone, err := startMirrors(ctx, settings, rt, m.CountMirrorCall, log)
+	if err != nil {
+		return usageError(err)
+	}
 	a = agent.New(agent.Config{
 		Runtime:  rt,
 		Pipeline: admission.New(admission.Options{NodeName: settings.NodeName, Policy: policies.Policy}),
@@ -146,6 +150,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 
 		PolicyChanged:    policies.Changed,
 		ObserveReconcile: m.ObserveReconcile,
+		OnState:          onState,
 	})
 	log.Info("staticlet starting", "node", settings.NodeName, "pod_manifest_path", settings.PodManifestPath,
 		"file_check_frequency", settings.FileCheckFrequency, "dry_run", dryRun, "containerd", settings.ContainerdAddress,
@@ -185,6 +190,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	go notifyWhenSynced(ctx, a, log)
 	go handleReloads(ctx, settings, reload, policies, log)
 	agentErr := a.Run(ctx)
+	<-mirrorsDone
 	_ = sdNotify("STOPPING=1")
 	if err := <-statusErr; err != nil {
 		log.Error("status socket failed", "error", err)

@@ -20,6 +20,7 @@ func (f *settingsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.overrides.KubeletConfig, "kubelet-config", "", "KubeletConfiguration file to take staticPodPath and fileCheckFrequency from")
 	fs.StringVar(&f.overrides.PodManifestPath, "pod-manifest-path", "", "staticPodPath override: a folder or a single manifest file")
 	fs.StringVar(&f.overrides.NodeName, "node-name", "", "node name (default: the lowercased hostname)")
+	fs.StringVar(&f.overrides.Kubeconfig, "kubeconfig", "", "kubeconfig with the node identity system:node:<nodeName>; enables mirror pods (default: standalone)")
 	fs.StringVar(&f.overrides.LogLevel, "log-level", "", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&f.overrides.LogFormat, "log-format", "", "log format: text or json")
 }

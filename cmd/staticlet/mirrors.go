@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/hashicorp/go-hclog"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/staticlet/staticlet/host/agent"
+	"github.com/staticlet/staticlet/host/config"
+	"github.com/staticlet/staticlet/host/mirror"
+)
+
+// startMirrors starts the mirror pod manager when a kubeconfig is configured and returns the hook to set as
+// agent.Config.OnState and a channel closed when the manager has stopped. Without a kubeconfig staticlet
+// runs standalone, as the kubelet does: the hook is nil and the channel is already closed. The manager polls
+// rt's in-memory pod status, so container restarts reach the mirror without waiting for the agent's loop.
+func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, countCall func(verb, outcome string), log hclog.Logger) (func(agent.StateSnapshot), <-chan struct{}, error) {
+	done := make(chan struct{})
+	if s.Kubeconfig == "" {
+		close(done)
+		return nil, done, nil
+	}
+	restConfig, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
+	}
+	restConfig.UserAgent = "staticlet/" + version
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
+	}
+	opts := mirror.NodeOptions{Labels: s.NodeLabels, AgentVersion: "staticlet/" + version}
+	if s.NodeIP != "" {
+		opts.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: s.NodeIP}, {Type: corev1.NodeHostName, Address: s.NodeName}}
+	}
+	if s.RegisterNode {
+		if opts, err = mirror.HostNodeOptions(s.NodeName, opts); err != nil {
+			return nil, nil, fmt.Errorf("register node %s: %w", s.NodeName, err)
+		}
+	}
+	hostIP := s.NodeIP
+	if hostIP == "" && len(opts.Addresses) > 0 && net.ParseIP(opts.Addresses[0].Address) != nil {
+		hostIP = opts.Addresses[0].Address
+	}
+	m := mirror.New(mirror.Config{
+		Client: client, NodeName: s.NodeName, RegisterNode: s.RegisterNode, Node: opts, HostIP: hostIP,
+		RuntimeStatus: rt.PodStatus, CountCall: countCall, Logger: log.Named("mirror"),
+	})
+	go func() {
+		defer close(done)
+		_ = m.Run(ctx)
+	}()
+	return mirror.Hook(m), done, nil
+}

@@ -1,0 +1,96 @@
+package mirrorpod
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/staticlet/staticlet/host/pod"
+)
+
+const (
+	testNode    = "worker-1"
+	testNodeUID = types.UID("node-uid-1")
+)
+
+func staticPod(hash string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "myapp-pod-worker-1", Namespace: "default", UID: types.UID(hash),
+			Annotations: map[string]string{pod.AnnotationConfigHash: hash, pod.AnnotationConfigSource: "file"}},
+		Spec: corev1.PodSpec{NodeName: testNode, Containers: []corev1.Container{{Name: "nginx-container", Image: "busybox:1"}}},
+	}
+}
+
+func apiMirror(hash string, mutate func(*corev1.Pod)) *corev1.Pod {
+	m := BuildMirror(staticPod(hash), testNode, testNodeUID)
+	m.UID = "api-assigned"
+	if mutate != nil {
+		mutate(m)
+	}
+	return m
+}
+
+func TestBuildMirror(t *testing.T) {
+	s := staticPod("abc")
+	m := BuildMirror(s, testNode, testNodeUID)
+	if m.UID != "" || m.Annotations[pod.AnnotationConfigMirror] != "abc" || m.Spec.NodeName != testNode {
+		t.Errorf("mirror = uid %q, config.mirror %q, nodeName %q", m.UID, m.Annotations[pod.AnnotationConfigMirror], m.Spec.NodeName)
+	}
+	if len(m.OwnerReferences) != 1 {
+		t.Fatalf("ownerReferences = %v", m.OwnerReferences)
+	}
+	o := m.OwnerReferences[0]
+	if o.APIVersion != "v1" || o.Kind != "Node" || o.Name != testNode || o.UID != testNodeUID || o.Controller == nil || !*o.Controller {
+		t.Errorf("owner = %+v", o)
+	}
+	if _, ok := s.Annotations[pod.AnnotationConfigMirror]; ok {
+		t.Error("BuildMirror changed the static pod's annotations")
+	}
+}
+
+func TestDecide(t *testing.T) {
+	now := metav1.NewTime(time.Unix(1000, 0))
+	tests := []struct {
+		name    string
+		static  *corev1.Pod
+		actual  *corev1.Pod
+		orphans bool
+		want    Action
+	}{
+		{"nothing at all", nil, nil, true, Nothing},
+		{"missing mirror", staticPod("abc"), nil, true, Create},
+		{"current mirror", staticPod("abc"), apiMirror("abc", nil), true, SyncStatus},
+		{"terminating mirror (default grace delete)", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Recreate},
+		{"stale hash", staticPod("new"), apiMirror("old", nil), true, Recreate},
+		{"owner uid of an older Node", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].UID = "old-node" }), true, Recreate},
+		{"two owners", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) {
+			p.OwnerReferences = append(p.OwnerReferences, p.OwnerReferences[0])
+		}), true, Recreate},
+		{"not a controller reference", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].Controller = nil }), true, Recreate},
+		{"regular pod holds the name", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { delete(p.Annotations, pod.AnnotationConfigMirror) }), true, Conflict},
+		{"orphan mirror after sync", nil, apiMirror("abc", nil), true, Delete},
+		{"orphan mirror before sync", nil, apiMirror("abc", nil), false, Nothing},
+		{"terminating orphan", nil, apiMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Delete},
+		{"regular pod without static pod", nil, apiMirror("abc", func(p *corev1.Pod) { delete(p.Annotations, pod.AnnotationConfigMirror) }), true, Nothing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(tt.static, tt.actual, testNode, testNodeUID, tt.orphans)
+			if d.Action != tt.want {
+				t.Errorf("Decide = %s (%s), want %s", d.Action, d.Reason, tt.want)
+			}
+		})
+	}
+}
+
+func TestActionString(t *testing.T) {
+	for a := Nothing; a <= Conflict; a++ {
+		if strings.HasPrefix(a.String(), "Action(") {
+			t.Errorf("action %d has no name", a)
+		}
+	}
+}
