@@ -20,8 +20,9 @@ type Watcher struct {
 	Root string
 	// Resync is the periodic relist interval (fileCheckFrequency).
 	Resync time.Duration
-	// Debounce is the quiet time after an event before rescanning; a burst
-	// is rescanned at the latest MaxDelay after its first event.
+	// Debounce is the quiet time after an event before rescanning (the
+	// first event of a burst is scanned at once, see Run); a burst is
+	// rescanned at the latest MaxDelay after its first event.
 	Debounce time.Duration
 	MaxDelay time.Duration
 	Logger   hclog.Logger
@@ -89,7 +90,14 @@ func (w *Watcher) Run(ctx context.Context, out *source.Mailbox) error {
 			w.observe("event", 0)
 			now := time.Now()
 			if burstStart.IsZero() {
+				// Leading edge: the first event after a quiet spell is acted on
+				// at once (an atomic rename-in is one event, so a new manifest
+				// costs no debounce); the rest of the burst is debounced, and a
+				// trailing scan always follows. A scan that catches a file
+				// mid-write is harmless: the partial file is rejected and the
+				// last good version keeps running until the trailing scan.
 				burstStart = now
+				rescan("event")
 			}
 			wait := w.Debounce
 			if deadline := burstStart.Add(maxDelay); now.Add(wait).After(deadline) {
