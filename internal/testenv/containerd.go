@@ -1,16 +1,11 @@
 package testenv
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,7 +110,7 @@ func (d *daemon) start() {
 		d.err = fmt.Errorf("%w: containerd needs root, running as uid %d", ErrUnavailable, uid)
 		return
 	}
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		d.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		return
@@ -138,7 +133,7 @@ func (d *daemon) start() {
 		d.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		return
 	}
-	env := parseEnv(out)
+	env := ParseEnv(out)
 	d.address, d.snapshotter = env["CONTAINERD_ADDRESS"], env["CONTAINERD_SNAPSHOTTER"]
 	if d.address == "" {
 		d.err = fmt.Errorf("%w: %s env %s printed no CONTAINERD_ADDRESS: %q", ErrUnavailable, d.script, d.stateDir, out)
@@ -156,53 +151,7 @@ func (d *daemon) stop() error {
 	return nil
 }
 
-// run runs the script's command on the state dir with extra environment variables.
+// run runs the harness script's command on the state dir.
 func (d *daemon) run(command string, env ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", d.script, command, d.stateDir)
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s %s %s: %w: %s", d.script, command, d.stateDir, err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	return out, nil
-}
-
-func parseEnv(out []byte) map[string]string {
-	env := map[string]string{}
-	scanner := bufio.NewScanner(bytes.NewReader(out))
-	for scanner.Scan() {
-		if key, value, ok := strings.Cut(scanner.Text(), "="); ok {
-			env[key] = value
-		}
-	}
-	return env
-}
-
-// repoRoot finds the module's root directory above the working directory, where go test runs tests.
-func repoRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find %s: %w", scriptPath, err)
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && declaresModule(data) {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("find %s: no go.mod of %s above %s", scriptPath, modulePath, wd)
-		}
-	}
-}
-
-func declaresModule(goMod []byte) bool {
-	for line := range strings.Lines(string(goMod)) {
-		if fields := strings.Fields(line); len(fields) == 2 && fields[0] == "module" {
-			return strings.Trim(fields[1], `"`) == modulePath
-		}
-	}
-	return false
+	return RunScript(startTimeout, d.script, command, d.stateDir, env...)
 }

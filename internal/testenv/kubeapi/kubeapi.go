@@ -15,16 +15,11 @@
 package kubeapi
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,7 +33,6 @@ import (
 )
 
 const (
-	modulePath = "github.com/staticlet/staticlet"
 	scriptPath = "hack/kube-apiserver/cluster.sh"
 	// startTimeout bounds the script's start, which may have to build kube-apiserver first (about 11
 	// minutes cold on 2 cores) and install etcd-server.
@@ -123,7 +117,7 @@ func (d *daemon) start() {
 		d.err = fmt.Errorf("%w: installing etcd-server and the cache folder need root, running as uid %d", ErrUnavailable, uid)
 		return
 	}
-	root, err := repoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		d.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		return
@@ -144,7 +138,7 @@ func (d *daemon) start() {
 		d.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		return
 	}
-	env := parseEnv(out)
+	env := testenv.ParseEnv(out)
 	c.URL, c.AdminKubeconfig = env["KUBE_APISERVER_URL"], env["ADMIN_KUBECONFIG"]
 	c.NodeName, c.NodeKubeconfig = env["NODE_NAME"], env["NODE_KUBECONFIG"]
 	c.OtherNodeName, c.OtherNodeKubeconfig = env["OTHER_NODE_NAME"], env["OTHER_NODE_KUBECONFIG"]
@@ -201,52 +195,7 @@ func (c *Cluster) Admin(t testing.TB) kubernetes.Interface { return Client(t, c.
 // Node returns a clientset with the node identity staticlet runs as.
 func (c *Cluster) Node(t testing.TB) kubernetes.Interface { return Client(t, c.NodeKubeconfig) }
 
+// run runs the harness script's command on the state dir.
 func (c *Cluster) run(command string, env ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", c.script, command, c.stateDir)
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s %s %s: %w: %s", c.script, command, c.stateDir, err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	return out, nil
-}
-
-func parseEnv(out []byte) map[string]string {
-	env := map[string]string{}
-	scanner := bufio.NewScanner(bytes.NewReader(out))
-	for scanner.Scan() {
-		if key, value, ok := strings.Cut(scanner.Text(), "="); ok {
-			env[key] = value
-		}
-	}
-	return env
-}
-
-// repoRoot finds the module's root directory above the working directory, where go test runs tests.
-func repoRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find %s: %w", scriptPath, err)
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && declaresModule(data) {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("find %s: no go.mod of %s above %s", scriptPath, modulePath, wd)
-		}
-	}
-}
-
-func declaresModule(goMod []byte) bool {
-	for line := range strings.Lines(string(goMod)) {
-		if fields := strings.Fields(line); len(fields) == 2 && fields[0] == "module" {
-			return strings.Trim(fields[1], `"`) == modulePath
-		}
-	}
-	return false
+	return testenv.RunScript(startTimeout, c.script, command, c.stateDir, env...)
 }
