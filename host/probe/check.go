@@ -102,9 +102,9 @@ func HTTPGet(ctx context.Context, dial Dial, a *corev1.HTTPGetAction, c *corev1.
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if resp.StatusCode >= 200 && resp.StatusCode < 400 {
-		return Result{OK: true}
+		return Result{OK: true, StatusCode: resp.StatusCode}
 	}
-	return Result{Message: fmt.Sprintf("GET %s: HTTP status %d: %s", u, resp.StatusCode, strings.TrimSpace(string(body)))}
+	return Result{Message: fmt.Sprintf("GET %s: HTTP status %d: %s", u, resp.StatusCode, strings.TrimSpace(string(body))), StatusCode: resp.StatusCode}
 }
 
 // TCPSocket succeeds when a TCP connection to host:port opens.

@@ -41,6 +41,10 @@ type Result struct {
 	OK bool
 	// Message says why a run failed (output, status, error).
 	Message string
+	// StatusCode is an httpGet check's response status, 0 without a
+	// response. Lifecycle hooks use it: the kubelet fails an httpGet hook
+	// only when no response came.
+	StatusCode int
 }
 
 // Spec is one probe's timing and thresholds, from a defaulted corev1.Probe.

@@ -134,8 +134,8 @@ func TestHTTPGetAndTCP(t *testing.T) {
 		t.Errorf("request host %q agent %q header %q", gotHost, gotAgent, gotHeader)
 	}
 	a.Path = "/other"
-	if r := HTTPGet(ctx, d.DialContext, a, c, "127.0.0.1"); r.OK {
-		t.Error("httpGet on a 500 passed")
+	if r := HTTPGet(ctx, d.DialContext, a, c, "127.0.0.1"); r.OK || r.StatusCode != http.StatusInternalServerError {
+		t.Errorf("httpGet on a 500: ok %v status %d", r.OK, r.StatusCode)
 	}
 	https := &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(port(tls)), Scheme: corev1.URISchemeHTTPS}
 	if r := HTTPGet(ctx, d.DialContext, https, c, "127.0.0.1"); !r.OK {

@@ -25,10 +25,15 @@
 // containers with restartPolicy Always, keep running); each container run
 // with probes gets a probe goroutine (probes.go) that owns its
 // probe.Machine and sends verdict changes to the worker, which alone
-// changes container state.
+// changes container state. Lifecycle hooks (hooks.go) run from the worker:
+// postStart right after a start, preStop before every stop signal. The
+// OCI spec (spec.go) carries resources and the merged security context as
+// containerd's CRI plugin would build them for the kubelet.
 //
-// IO: gRPC to containerd (including exec probes); probe connections dialled
-// from inside the pod's network namespace (setns on a locked OS thread); files, mounts and namespaces under StateDir; log
-// folders under PodLogDir; reads of cgroup files to tell OOM kills apart.
+// IO: gRPC to containerd (including exec probes and hooks); probe and hook
+// connections dialled from inside the pod's network namespace (setns on a
+// locked OS thread); files, mounts and namespaces under StateDir; log folders under PodLogDir;
+// reads of cgroup files to tell OOM kills apart; reads of Localhost seccomp
+// profiles under SeccompProfileRoot.
 // No negative oom_score_adj is ever set: containers inherit the shim's.
 package containerd

@@ -3,6 +3,7 @@ package containerd_test
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +176,43 @@ func TestOOMKilled(t *testing.T) {
 	cs := waitContainer(t, rt, p.UID, "hog", 20*time.Second, terminated)
 	if cs.State.Terminated.Reason != "OOMKilled" || cs.State.Terminated.ExitCode != 137 {
 		t.Errorf("terminated %+v, want OOMKilled with exit code 137", cs.State.Terminated)
+	}
+}
+
+// TestResources: limits and requests land in the container's cgroup as the
+// kubelet sets them (cgroup v1 or v2), and the pod's QoS class is in its
+// status.
+func TestResources(t *testing.T) {
+	e := newEnv(t)
+	rt := newRuntime(t, e.options(t))
+	c := corev1.Container{Name: "app", Image: e.image, Args: []string{"sh", "-c", trapTERM + "sleep 3600 & wait"}}
+	c.Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+	c.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}
+	p := pod("res-node1", "uid-res", corev1.RestartPolicyAlways, c)
+	if err := rt.StartPod(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	cs := waitContainer(t, rt, p.UID, "app", 10*time.Second, func(cs corev1.ContainerStatus) bool { return cs.State.Running != nil })
+	if st, _ := rt.PodStatus(p.UID); st.QOSClass != corev1.PodQOSBurstable {
+		t.Errorf("qosClass %q, want Burstable", st.QOSClass)
+	}
+	rel := filepath.Join(e.namespace, strings.TrimPrefix(cs.ContainerID, "containerd://"))
+	read := func(parts ...string) string {
+		b, err := os.ReadFile(filepath.Join(append([]string{"/sys/fs/cgroup"}, parts...)...))
+		if err != nil {
+			t.Error(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	var got, want string
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", rel, "cpu.max")); err == nil {
+		got = read(rel, "cpu.max") + " " + read(rel, "cpu.weight") + " " + read(rel, "memory.max")
+		want = "50000 100000 10 67108864"
+	} else {
+		got = read("cpu", rel, "cpu.cfs_quota_us") + " " + read("cpu", rel, "cpu.cfs_period_us") + " " + read("cpu", rel, "cpu.shares") + " " + read("memory", rel, "memory.limit_in_bytes")
+		want = "50000 100000 256 67108864"
+	}
+	if got != want {
+		t.Errorf("cgroup: %q, want %q", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -165,4 +166,52 @@ func allTerminated(views []containerStatusView) bool {
 		}
 	}
 	return true
+}
+
+// qosClass is the pod's QoS class as the kubelet computes it from cpu and
+// memory over all its containers (init containers too): BestEffort without
+// any request or limit; Guaranteed when every container limits both and
+// every request equals its limit (a request left out defaults to the
+// limit); Burstable otherwise.
+func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
+	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
+	add := func(list corev1.ResourceList, name corev1.ResourceName, q resource.Quantity) {
+		sum := list[name]
+		sum.Add(q)
+		list[name] = sum
+	}
+	guaranteed := true
+	containers := append(append([]corev1.Container(nil), pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range containers {
+		found := 0
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			req, hasReq := c.Resources.Requests[name]
+			lim, hasLim := c.Resources.Limits[name]
+			if hasLim && !lim.IsZero() {
+				found++
+				add(limits, name, lim)
+				if !hasReq {
+					req, hasReq = lim, true
+				}
+			}
+			if hasReq && !req.IsZero() {
+				add(requests, name, req)
+			}
+		}
+		if found < 2 {
+			guaranteed = false
+		}
+	}
+	if len(requests) == 0 && len(limits) == 0 {
+		return corev1.PodQOSBestEffort
+	}
+	if guaranteed && len(requests) == len(limits) {
+		for name, req := range requests {
+			if lim, ok := limits[name]; !ok || lim.Cmp(req) != 0 {
+				return corev1.PodQOSBurstable
+			}
+		}
+		return corev1.PodQOSGuaranteed
+	}
+	return corev1.PodQOSBurstable
 }

@@ -234,25 +234,43 @@ func (w *worker) onProbe(ctx context.Context, ev probeEvent) {
 			grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
 		}
 	}
-	if err := w.killRun(ctx, cs.ctr, grace); err != nil {
+	if err := w.killRun(ctx, cs.ctr, cs.spec, grace); err != nil {
 		w.log.Warn("killing a container after a failed probe", "container", cs.name, "error", err)
 	}
 }
 
-// killRun sends ctr's stop signal, and SIGKILL after grace unless it exited.
-func (w *worker) killRun(ctx context.Context, ctr client.Container, grace time.Duration) error {
+// killRun stops ctr's run as the kubelet kills a container: c's preStop
+// hook within grace, then the stop signal, then SIGKILL once the rest of
+// grace (at least minStopGrace after a hook) has passed. It does not wait:
+// the exit comes through the run's watch.
+func (w *worker) killRun(ctx context.Context, ctr client.Container, c *corev1.Container, grace time.Duration) error {
 	task, err := ctr.Task(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("kill %s: %w", ctr.ID(), err)
 	}
-	sig, err := client.GetStopSignal(ctx, ctr, syscall.SIGTERM)
-	if err != nil {
-		sig = syscall.SIGTERM
+	signal := func() error {
+		sig, err := client.GetStopSignal(ctx, ctr, syscall.SIGTERM)
+		if err != nil {
+			sig = syscall.SIGTERM
+		}
+		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("kill %s: %w", ctr.ID(), err)
+		}
+		return nil
 	}
-	if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("kill %s: %w", ctr.ID(), err)
+	hook := preStopOf(c) != nil && grace > 0
+	if !hook {
+		if err := signal(); err != nil {
+			return err
+		}
 	}
 	go func() {
+		if hook {
+			grace = w.preStop(ctx, ctr, c, grace)
+			if err := signal(); err != nil {
+				w.log.Debug("stop signal after the preStop hook", "container", ctr.ID(), "error", err)
+			}
+		}
 		select {
 		case <-time.After(grace):
 		case <-ctx.Done():

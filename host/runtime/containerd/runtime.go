@@ -46,6 +46,10 @@ type Options struct {
 	HostsFile, ResolvConf string
 	// CrashBackoff and ImageBackoff default to the kubelet's.
 	CrashBackoff, ImageBackoff Backoff
+	// SeccompProfileRoot holds the profiles seccompProfile type Localhost
+	// names, as the kubelet's <root-dir>/seccomp; default
+	// /var/lib/kubelet/seccomp.
+	SeccompProfileRoot string
 	// PullTimeout bounds one image pull; default 5 minutes.
 	PullTimeout time.Duration
 	Logger      hclog.Logger
@@ -107,6 +111,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("containerd runtime: %w", err)
+	}
+	if opts.SeccompProfileRoot == "" {
+		opts.SeccompProfileRoot = "/var/lib/kubelet/seccomp"
 	}
 	if opts.HostsFile == "" {
 		opts.HostsFile = "/etc/hosts"

@@ -1,17 +1,28 @@
 package containerd
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
 )
+
+// errCreateContainerConfig is wrapped when a container's configuration
+// cannot be made into a spec now (runAsNonRoot against a root image, a
+// missing seccomp profile): the waiting reason CreateContainerConfigError,
+// retried with back-off as the kubelet does.
+var errCreateContainerConfig = errors.New("CreateContainerConfigError")
 
 // ErrUnsupported is wrapped when a pod asks for something this runtime does
 // not do (tty, stdin, some volume types).
@@ -36,6 +47,13 @@ func checkSupported(pod *corev1.Pod) error {
 		}
 		if c.Stdin || c.StdinOnce {
 			bad(field+".stdin", "static pods have no attach, so standard input would never be written")
+		}
+		if lc := c.Lifecycle; lc != nil {
+			for hook, h := range map[string]*corev1.LifecycleHandler{"postStart": lc.PostStart, "preStop": lc.PreStop} {
+				if h != nil && h.TCPSocket != nil {
+					bad(field+".lifecycle."+hook+".tcpSocket", "deprecated and never run by the kubelet; use exec, httpGet or sleep")
+				}
+			}
 		}
 		for j, e := range c.Env {
 			if e.ValueFrom != nil && e.ValueFrom.FieldRef == nil {
@@ -181,6 +199,8 @@ type specInput struct {
 	image     ocispec.ImageConfig
 	nodeName  string
 	sandbox   *sandbox
+	// seccompRoot is where Localhost seccomp profiles are.
+	seccompRoot string
 }
 
 // specOpts builds the container's OCI spec options. Nothing here sets an
@@ -262,7 +282,11 @@ func specOpts(in specInput) ([]oci.SpecOpts, error) {
 	}
 	opts = append(opts, oci.WithMounts(mounts))
 
-	opts = append(opts, securityOpts(pod, c)...)
+	sec, err := securityOpts(effectiveSecurity(pod, c), in.image.User, in.seccompRoot)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	opts = append(opts, sec...)
 	opts = append(opts, resourceOpts(c)...)
 	return opts, nil
 }
@@ -275,56 +299,175 @@ func bindMount(src, dst string, readOnly bool) specs.Mount {
 	return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"rbind", "rprivate", mode}}
 }
 
-func securityOpts(pod *corev1.Pod, c *corev1.Container) []oci.SpecOpts {
-	var opts []oci.SpecOpts
-	var uid, gid *int64
+// securityContext is a container's effective security context: the pod's
+// merged with the container's, the container's values winning, as the
+// kubelet determines it.
+type securityContext struct {
+	runAsUser, runAsGroup *int64
+	runAsNonRoot          bool
+	supplementalGroups    []int64
+	privileged            bool
+	noNewPrivileges       bool
+	readOnlyRoot          bool
+	capabilities          *corev1.Capabilities
+	seccomp               *corev1.SeccompProfile
+}
+
+func effectiveSecurity(pod *corev1.Pod, c *corev1.Container) securityContext {
+	var e securityContext
 	if psc := pod.Spec.SecurityContext; psc != nil {
-		uid, gid = psc.RunAsUser, psc.RunAsGroup
-		if len(psc.SupplementalGroups) > 0 {
-			groups := make([]uint32, len(psc.SupplementalGroups))
-			for i, g := range psc.SupplementalGroups {
-				groups[i] = uint32(g)
-			}
-			defer func() { opts = append(opts, withAdditionalGIDs(groups)) }()
+		e.runAsUser, e.runAsGroup, e.seccomp = psc.RunAsUser, psc.RunAsGroup, psc.SeccompProfile
+		e.runAsNonRoot = psc.RunAsNonRoot != nil && *psc.RunAsNonRoot
+		e.supplementalGroups = append(e.supplementalGroups, psc.SupplementalGroups...)
+		if psc.FSGroup != nil {
+			// The kubelet adds fsGroup to every container's groups.
+			e.supplementalGroups = append(e.supplementalGroups, *psc.FSGroup)
 		}
 	}
 	sc := c.SecurityContext
-	if sc != nil {
-		if sc.RunAsUser != nil {
-			uid = sc.RunAsUser
-		}
-		if sc.RunAsGroup != nil {
-			gid = sc.RunAsGroup
-		}
-	}
-	switch {
-	case uid != nil && gid != nil:
-		opts = append(opts, oci.WithUIDGID(uint32(*uid), uint32(*gid)))
-	case uid != nil:
-		opts = append(opts, oci.WithUserID(uint32(*uid)))
-	}
 	if sc == nil {
-		return opts
+		return e
 	}
-	if sc.Privileged != nil && *sc.Privileged {
+	if sc.RunAsUser != nil {
+		e.runAsUser = sc.RunAsUser
+	}
+	if sc.RunAsGroup != nil {
+		e.runAsGroup = sc.RunAsGroup
+	}
+	if sc.RunAsNonRoot != nil {
+		e.runAsNonRoot = *sc.RunAsNonRoot
+	}
+	if sc.SeccompProfile != nil {
+		e.seccomp = sc.SeccompProfile
+	}
+	e.privileged = sc.Privileged != nil && *sc.Privileged
+	e.noNewPrivileges = !e.privileged && sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
+	e.readOnlyRoot = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
+	e.capabilities = sc.Capabilities
+	return e
+}
+
+// checkNonRoot refuses a runAsNonRoot container that would run as root, with
+// the kubelet's messages: its runAsUser is 0, or, without one, the image's
+// user is root (or unset) or a name that cannot be checked.
+func (e securityContext) checkNonRoot(imageUser string) error {
+	if !e.runAsNonRoot {
+		return nil
+	}
+	if e.runAsUser != nil {
+		if *e.runAsUser == 0 {
+			return fmt.Errorf("%w: container's runAsUser breaks non-root policy", errCreateContainerConfig)
+		}
+		return nil
+	}
+	user, _, _ := strings.Cut(imageUser, ":")
+	if user == "" {
+		return fmt.Errorf("%w: container has runAsNonRoot and image will run as root", errCreateContainerConfig)
+	}
+	uid, err := strconv.ParseUint(user, 10, 32)
+	if err != nil {
+		return fmt.Errorf("%w: container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root", errCreateContainerConfig, user)
+	}
+	if uid == 0 {
+		return fmt.Errorf("%w: container has runAsNonRoot and image will run as root", errCreateContainerConfig)
+	}
+	return nil
+}
+
+// securityOpts applies the container's effective security context as
+// containerd's CRI plugin does for the kubelet.
+func securityOpts(e securityContext, imageUser, seccompRoot string) ([]oci.SpecOpts, error) {
+	if err := e.checkNonRoot(imageUser); err != nil {
+		return nil, err
+	}
+	var opts []oci.SpecOpts
+	switch {
+	case e.runAsUser != nil && e.runAsGroup != nil:
+		opts = append(opts, oci.WithUIDGID(uint32(*e.runAsUser), uint32(*e.runAsGroup)))
+	case e.runAsUser != nil:
+		opts = append(opts, oci.WithUserID(uint32(*e.runAsUser)))
+	case e.runAsGroup != nil:
+		// The image's user with the group the pod asks for.
+		gid := uint32(*e.runAsGroup)
+		opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+			s.Process.User.GID = gid
+			return nil
+		})
+	}
+	// The user's groups in the image's /etc/group, as the CRI plugin adds
+	// them (supplementalGroupsPolicy Merge).
+	user, _, _ := strings.Cut(imageUser, ":")
+	if e.runAsUser != nil {
+		user = strconv.FormatInt(*e.runAsUser, 10)
+	} else if user == "" {
+		user = "0"
+	}
+	opts = append(opts, oci.WithAdditionalGIDs(user))
+	if e.privileged {
 		opts = append(opts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices, oci.WithMaskedPaths(nil), oci.WithReadonlyPaths(nil))
-	}
-	if caps := sc.Capabilities; caps != nil {
-		if len(caps.Drop) > 0 {
-			opts = append(opts, oci.WithDroppedCapabilities(capNames(caps.Drop)))
+	} else if caps := e.capabilities; caps != nil {
+		// ALL first, so individual names still apply after it (drop ALL,
+		// add NET_BIND_SERVICE); then adds, then drops.
+		if slices.ContainsFunc(caps.Add, isAll) {
+			opts = append(opts, oci.WithAllCurrentCapabilities)
 		}
-		if len(caps.Add) > 0 {
-			opts = append(opts, oci.WithAddedCapabilities(capNames(caps.Add)))
+		if slices.ContainsFunc(caps.Drop, isAll) {
+			opts = append(opts, oci.WithCapabilities(nil))
+		}
+		if add := capNames(caps.Add); len(add) > 0 {
+			opts = append(opts, oci.WithAddedCapabilities(add))
+		}
+		if drop := capNames(caps.Drop); len(drop) > 0 {
+			opts = append(opts, oci.WithDroppedCapabilities(drop))
 		}
 	}
-	if sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
+	if e.readOnlyRoot {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
-	if sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
+	// containerd's default spec sets no_new_privs; the kubelet's
+	// containers have it only with allowPrivilegeEscalation: false.
+	if e.noNewPrivileges {
 		opts = append(opts, oci.WithNoNewPrivileges)
+	} else {
+		opts = append(opts, oci.WithNewPrivileges)
 	}
-	return opts
+	if !e.privileged && e.seccomp != nil {
+		switch e.seccomp.Type {
+		case corev1.SeccompProfileTypeRuntimeDefault:
+			opts = append(opts, seccomp.WithDefaultProfile())
+		case corev1.SeccompProfileTypeLocalhost:
+			path, err := localhostProfile(seccompRoot, e.seccomp.LocalhostProfile)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, seccomp.WithProfile(path))
+		}
+	}
+	if len(e.supplementalGroups) > 0 {
+		// Last: the user's groups are set by then.
+		groups := make([]uint32, len(e.supplementalGroups))
+		for i, g := range e.supplementalGroups {
+			groups[i] = uint32(g)
+		}
+		opts = append(opts, withAdditionalGIDs(groups))
+	}
+	return opts, nil
 }
+
+// localhostProfile finds a Localhost seccomp profile under root, as the
+// kubelet does under <root-dir>/seccomp, and checks it is there.
+func localhostProfile(root string, name *string) (string, error) {
+	if name == nil || *name == "" {
+		return "", fmt.Errorf("%w: seccompProfile: type Localhost needs localhostProfile", errCreateContainerConfig)
+	}
+	path := filepath.Join(root, filepath.Clean("/"+*name))
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("%w: seccompProfile: localhost profile %s: %w", errCreateContainerConfig, *name, err)
+	}
+	return path, nil
+}
+
+func isAll(c corev1.Capability) bool { return strings.EqualFold(string(c), "ALL") }
 
 func withAdditionalGIDs(groups []uint32) oci.SpecOpts {
 	return oci.WithAppendAdditionalGroups(func() []string {
@@ -336,12 +479,16 @@ func withAdditionalGIDs(groups []uint32) oci.SpecOpts {
 	}()...)
 }
 
-// capNames turns Kubernetes capability names (NET_ADMIN, ALL) into OCI ones.
+// capNames turns Kubernetes capability names (NET_ADMIN) into OCI ones,
+// leaving ALL out.
 func capNames(caps []corev1.Capability) []string {
 	out := make([]string, 0, len(caps))
 	for _, c := range caps {
 		name := strings.ToUpper(string(c))
-		if name != "ALL" && !strings.HasPrefix(name, "CAP_") {
+		if name == "ALL" {
+			continue
+		}
+		if !strings.HasPrefix(name, "CAP_") {
 			name = "CAP_" + name
 		}
 		out = append(out, name)
@@ -349,17 +496,25 @@ func capNames(caps []corev1.Capability) []string {
 	return out
 }
 
+// resourceOpts maps the container's resources to its cgroup as the kubelet
+// does (runc turns shares into cpu.weight on cgroup v2): limits.memory →
+// memory limit; limits.cpu → CFS quota over a 100 ms period (at least 1 ms);
+// requests.cpu → cpu shares, 2 (the kubelet's minimum) without a request. A
+// request left out defaults to the limit, as the API server defaults it.
 func resourceOpts(c *corev1.Container) []oci.SpecOpts {
 	var opts []oci.SpecOpts
 	if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && q.Value() > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(q.Value())))
 	}
-	const period = 100000
-	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok && q.MilliValue() > 0 {
-		opts = append(opts, oci.WithCPUCFS(q.MilliValue()*period/1000, period))
+	const period, minQuota = 100000, 1000
+	limit, hasLimit := c.Resources.Limits[corev1.ResourceCPU]
+	if hasLimit && limit.MilliValue() > 0 {
+		opts = append(opts, oci.WithCPUCFS(max(minQuota, limit.MilliValue()*period/1000), period))
 	}
-	if q, ok := c.Resources.Requests[corev1.ResourceCPU]; ok && q.MilliValue() > 0 {
-		opts = append(opts, oci.WithCPUShares(uint64(max(2, q.MilliValue()*1024/1000))))
+	request, ok := c.Resources.Requests[corev1.ResourceCPU]
+	if !ok && hasLimit {
+		request = limit
 	}
+	opts = append(opts, oci.WithCPUShares(uint64(max(2, request.MilliValue()*1024/1000))))
 	return opts
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/defaults"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -155,6 +156,7 @@ type worker struct {
 	probeEvents chan probeEvent
 
 	containers []*containerState
+	qos        corev1.PodQOSClass
 	startTime  time.Time
 	stopping   bool
 	// finishing is set once the pod's app containers are done for good (or
@@ -172,6 +174,7 @@ func newWorker(r *Runtime, uid types.UID, pod *corev1.Pod, sb *sandbox, labels m
 	}
 	if pod != nil {
 		w.namespace, w.name, w.grace = pod.Namespace, pod.Name, gracePeriod(pod)
+		w.qos = qosClass(pod)
 		for i := range pod.Spec.InitContainers {
 			c := &pod.Spec.InitContainers[i]
 			w.containers = append(w.containers, &containerState{name: c.Name, kind: kindOf(c, true), spec: c, image: c.Image, pending: true, pendingAt: w.startTime})
@@ -380,7 +383,7 @@ func (w *worker) finishSidecars(ctx context.Context) {
 	for i := range w.containers {
 		cs := w.containers[len(w.containers)-1-i]
 		if cs.kind == sidecarContainer && cs.running && cs.ctr != nil {
-			if err := w.killRun(ctx, cs.ctr, w.grace); err != nil {
+			if err := w.killRun(ctx, cs.ctr, cs.spec, w.grace); err != nil {
 				w.log.Warn("stopping a sidecar", "container", cs.name, "error", err)
 			}
 		}
@@ -441,11 +444,18 @@ func (w *worker) attempt(parent context.Context, cs *containerState) {
 		if cs.crash.lastRetry != now {
 			cs.crash.retried(now, w.rt.opts.CrashBackoff)
 		}
-		retryIn(cs.crash.readyAt(now, w.rt.opts.CrashBackoff), "RunContainerError", err.Error())
+		reason := "RunContainerError"
+		if errors.Is(err, errCreateContainerConfig) {
+			reason = "CreateContainerConfigError"
+		}
+		retryIn(cs.crash.readyAt(now, w.rt.opts.CrashBackoff), reason, err.Error())
 		w.log.Error("container failed to start", "container", cs.name, "error", err, "retry_in", cs.crash.delay)
 		return
 	}
 	cs.waiting, cs.terminated = nil, nil
+	if !w.postStart(ctx, parent, cs) {
+		return
+	}
 	w.startProbes(parent, cs)
 	w.log.Info("container started", "container", cs.name, "restart_count", cs.restartCount, "took", w.rt.now().Sub(now), "image_took", imageDone.Sub(now))
 }
@@ -533,7 +543,7 @@ func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerStat
 	if err != nil {
 		return fmt.Errorf("image config of %s: %w", cs.image, err)
 	}
-	opts, err := specOpts(specInput{pod: w.pod, container: cs.spec, image: imgConfig, nodeName: w.rt.opts.NodeName, sandbox: w.sandbox})
+	opts, err := specOpts(specInput{pod: w.pod, container: cs.spec, image: imgConfig, nodeName: w.rt.opts.NodeName, sandbox: w.sandbox, seccompRoot: w.rt.opts.SeccompProfileRoot})
 	if err != nil {
 		return err
 	}
@@ -543,6 +553,10 @@ func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerStat
 		LabelContainerName: cs.name, LabelRestartCount: strconv.Itoa(int(cs.restartCount)),
 	}
 	newOpts := []client.NewContainerOpts{client.WithContainerLabels(labels), client.WithImage(img), client.WithImageStopSignal(img, "SIGTERM")}
+	if lc := cs.spec.Lifecycle; lc != nil && lc.StopSignal != nil {
+		// Replaces the image's STOPSIGNAL, in the label GetStopSignal reads.
+		newOpts = append(newOpts, client.WithAdditionalContainerLabels(map[string]string{client.StopSignalLabel: string(*lc.StopSignal)}))
+	}
 	if w.rt.opts.Snapshotter != "" {
 		newOpts = append(newOpts, client.WithSnapshotter(w.rt.opts.Snapshotter))
 	}
@@ -551,8 +565,14 @@ func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerStat
 	ctr, err := cl.NewContainer(ctx, id, newOpts...)
 	if errdefs.IsAlreadyExists(err) {
 		// Left by an agent that died between create and start: replace it.
+		// Dying between the snapshot and the container leaves the snapshot
+		// alone.
 		if old, lerr := cl.LoadContainer(ctx, id); lerr == nil {
 			if rerr := removeContainer(ctx, old); rerr != nil {
+				return rerr
+			}
+		} else if errdefs.IsNotFound(lerr) {
+			if rerr := w.rt.removeSnapshot(ctx, id); rerr != nil {
 				return rerr
 			}
 		}
@@ -618,6 +638,19 @@ func removeContainer(ctx context.Context, ctr client.Container) error {
 	}
 	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container %s: %w", ctr.ID(), err)
+	}
+	return nil
+}
+
+// removeSnapshot deletes the active snapshot key of a container that was
+// never created; one already gone is fine.
+func (r *Runtime) removeSnapshot(ctx context.Context, key string) error {
+	name := r.opts.Snapshotter
+	if name == "" {
+		name = defaults.DefaultSnapshotter
+	}
+	if err := r.client.SnapshotService(name).Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove leftover snapshot %s: %w", key, err)
 	}
 	return nil
 }
@@ -921,10 +954,12 @@ func (w *worker) stop(ctx context.Context, grace time.Duration) error {
 	// period is), so a proxy or log shipper outlives what it serves.
 	isSidecar := func(cs *containerState) bool { return cs.kind == sidecarContainer }
 	notSidecar := func(cs *containerState) bool { return cs.kind != sidecarContainer }
+	deadline = w.preStopAll(ctx, deadline, notSidecar)
 	if err := w.signalRunning(ctx, 0, notSidecar); err != nil {
 		return err
 	}
 	w.waitExits(ctx, deadline, notSidecar)
+	deadline = w.preStopAll(ctx, deadline, isSidecar)
 	if err := w.signalRunning(ctx, 0, isSidecar); err != nil {
 		return err
 	}
@@ -962,6 +997,34 @@ func (w *worker) stop(ctx context.Context, grace time.Duration) error {
 		return err
 	}
 	return w.rt.teardownSandbox(string(w.uid), w.namespace, w.name)
+}
+
+// preStopAll runs the preStop hooks of the running containers which
+// selects, together, within what is left until deadline, and returns the
+// deadline for their stop signal: at least minStopGrace after the hooks, as
+// the kubelet gives each container.
+func (w *worker) preStopAll(ctx context.Context, deadline time.Time, which func(*containerState) bool) time.Time {
+	var wg sync.WaitGroup
+	hooks := false
+	for _, cs := range w.containers {
+		if !cs.running || cs.ctr == nil || !which(cs) || preStopOf(cs.spec) == nil {
+			continue
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			continue
+		}
+		hooks = true
+		wg.Go(func() { w.preStop(ctx, cs.ctr, cs.spec, left) })
+	}
+	if !hooks {
+		return deadline
+	}
+	wg.Wait()
+	if floor := time.Now().Add(minStopGrace); floor.After(deadline) {
+		return floor
+	}
+	return deadline
 }
 
 // signalRunning sends sig, or each container's stop signal when sig is 0,
@@ -1042,5 +1105,8 @@ func (w *worker) publish() {
 		policy = w.pod.Spec.RestartPolicy
 	}
 	st := buildPodStatus(policy, w.startTime, views)
+	if w.pod != nil {
+		st.QOSClass = w.qos
+	}
 	w.status.Store(&st)
 }
