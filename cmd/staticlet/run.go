@@ -100,6 +100,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			Address: settings.ContainerdAddress, Namespace: settings.ContainerdNamespace,
 			StateDir: settings.StateDir, PodLogDir: settings.PodLogDir, NodeName: settings.NodeName,
 			LoggerBinary: logger, Logger: log.Named("runtime"),
+			DNS: containerd.DNS{Servers: settings.ClusterDNS, Domain: settings.ClusterDomain},
 		})
 		if err != nil {
 			return usageError(err)

@@ -33,6 +33,8 @@ httpCheckFrequency: 1m
 staticPodURL: http://127.0.0.1:8080/pods
 staticPodURLHeader:
   Authorization: ["Bearer x"]
+clusterDNS: [10.96.0.10, "fd00::a"]
+clusterDomain: cluster.local
 someFutureField: {enabled: true}
 `
 	os.WriteFile(path, []byte(content), 0o644)
@@ -49,6 +51,9 @@ someFutureField: {enabled: true}
 	if ks.StaticPodURL != "http://127.0.0.1:8080/pods" || ks.StaticPodURLHeader["Authorization"][0] != "Bearer x" {
 		t.Errorf("url settings %+v", ks)
 	}
+	if len(ks.ClusterDNS) != 2 || ks.ClusterDNS[0] != "10.96.0.10" || ks.ClusterDNS[1] != "fd00::a" || ks.ClusterDomain != "cluster.local" {
+		t.Errorf("cluster DNS %q domain %q", ks.ClusterDNS, ks.ClusterDomain)
+	}
 }
 
 func TestKubeletConfigErrors(t *testing.T) {
@@ -57,6 +62,7 @@ func TestKubeletConfigErrors(t *testing.T) {
 		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: Pod\n":                                            "kind",
 		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfileCheckFrequency: soon\n": "soon",
 		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfileCheckFrequency: -5s\n":  "fileCheckFrequency",
+		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nclusterDNS: [dns.local]\n":  "clusterDNS[0]",
 		"[": "invalid configuration",
 	}
 	for content, want := range cases {
@@ -170,5 +176,19 @@ func TestMetricsAddress(t *testing.T) {
 	}
 	if _, err := Resolve(nil, StaticletConfiguration{MetricsAddress: "localhost"}, Overrides{}, "n1"); err == nil || !strings.Contains(err.Error(), "metricsAddress") {
 		t.Fatalf("bad address: %v", err)
+	}
+}
+
+func TestClusterDNSReachesSettings(t *testing.T) {
+	ks, err := LoadKubeletConfig("testdata/seed-kubelet-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Resolve(&ks, StaticletConfiguration{}, Overrides{}, "worker-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.ClusterDNS) != 1 || s.ClusterDNS[0] != "10.96.0.10" || s.ClusterDomain != "cluster.local" {
+		t.Fatalf("cluster DNS %v domain %q", s.ClusterDNS, s.ClusterDomain)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -32,6 +33,10 @@ type KubeletSettings struct {
 	StaticPodURL       string
 	StaticPodURLHeader map[string][]string
 	HTTPCheckFrequency time.Duration
+	// ClusterDNS and ClusterDomain are the cluster DNS servers and domain
+	// ClusterFirst pods resolve with (empty: the host's resolv.conf).
+	ClusterDNS    []string
+	ClusterDomain string
 }
 
 // LoadKubeletConfig reads a KubeletConfiguration file.
@@ -66,6 +71,13 @@ func ParseKubeletConfig(path string, data []byte) (KubeletSettings, error) {
 		StaticPodURL:       kc.StaticPodURL,
 		StaticPodURLHeader: kc.StaticPodURLHeader,
 		HTTPCheckFrequency: orDefault(kc.HTTPCheckFrequency.Duration, DefaultHTTPCheckFrequency),
+		ClusterDNS:         kc.ClusterDNS,
+		ClusterDomain:      kc.ClusterDomain,
+	}
+	for i, ip := range kc.ClusterDNS {
+		if net.ParseIP(ip) == nil {
+			return KubeletSettings{}, fmt.Errorf("%s: clusterDNS[%d]: %w: %q is not an IP address", path, i, ErrInvalidConfig, ip)
+		}
 	}
 	if kc.FileCheckFrequency.Duration < 0 {
 		return KubeletSettings{}, fmt.Errorf("%s: fileCheckFrequency: %w: must not be negative", path, ErrInvalidConfig)

@@ -154,12 +154,16 @@ type Overrides struct {
 
 // Settings is the resolved, validated configuration the agent runs with.
 type Settings struct {
-	NodeName            string
-	PodManifestPath     string
-	FileCheckFrequency  time.Duration
-	StaticPodURL        string
-	StaticPodURLHeader  map[string][]string
-	HTTPCheckFrequency  time.Duration
+	NodeName           string
+	PodManifestPath    string
+	FileCheckFrequency time.Duration
+	StaticPodURL       string
+	StaticPodURLHeader map[string][]string
+	HTTPCheckFrequency time.Duration
+	// ClusterDNS and ClusterDomain come from the KubeletConfiguration; pods
+	// with dnsPolicy ClusterFirst resolve through them.
+	ClusterDNS          []string
+	ClusterDomain       string
 	ContainerdAddress   string
 	ContainerdNamespace string
 	Kubeconfig          string
@@ -210,6 +214,7 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 		s.StaticPodURL = kubelet.StaticPodURL
 		s.StaticPodURLHeader = kubelet.StaticPodURLHeader
 		s.HTTPCheckFrequency = kubelet.HTTPCheckFrequency
+		s.ClusterDNS, s.ClusterDomain = kubelet.ClusterDNS, kubelet.ClusterDomain
 	}
 	s.PodManifestPath = first(ov.PodManifestPath, sc.PodManifestPath, s.PodManifestPath)
 	s.NodeName = strings.ToLower(first(ov.NodeName, sc.NodeName, hostname))

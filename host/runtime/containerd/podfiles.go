@@ -61,6 +61,8 @@ type DNS struct {
 	Domain  string
 }
 
+const maxNameservers, maxSearches, maxSearchChars = 3, 32, 2048
+
 type resolvConf struct {
 	nameservers, searches, options []string
 }
@@ -128,6 +130,13 @@ func resolvConfFile(pod *corev1.Pod, hostResolv []byte, dns DNS) []byte {
 			}
 			rc.options = setOption(rc.options, o.Name, opt)
 		}
+	}
+	// The kubelet's limits: three nameservers, 32 search domains of at
+	// most 2048 characters in all.
+	rc.nameservers = rc.nameservers[:min(len(rc.nameservers), maxNameservers)]
+	rc.searches = rc.searches[:min(len(rc.searches), maxSearches)]
+	for len(rc.searches) > 0 && len(strings.Join(rc.searches, " ")) > maxSearchChars {
+		rc.searches = rc.searches[:len(rc.searches)-1]
 	}
 	var b bytes.Buffer
 	for _, ns := range rc.nameservers {

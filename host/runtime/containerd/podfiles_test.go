@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -53,7 +54,67 @@ func TestResolvConf(t *testing.T) {
 	if got, want := string(resolvConfFile(p, host, cluster)), "nameserver 1.1.1.1\nsearch a.b\noptions ndots:2\n"; got != want {
 		t.Errorf("None with dnsConfig:\n%s\nwant:\n%s", got, want)
 	}
+	p.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"}}
+	if got, want := string(resolvConfFile(p, host, cluster)), "nameserver 1.1.1.1\nnameserver 1.1.1.2\nnameserver 1.1.1.3\n"; got != want {
+		t.Errorf("more than three nameservers:\n%s\nwant:\n%s", got, want)
+	}
 	if h := podHostname(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: strings.Repeat("a", 62) + "-bcd"}}); len(h) != 62 {
 		t.Errorf("hostname %q not truncated to 63 without a trailing dash", h)
+	}
+}
+
+func TestMemoryVolumeSize(t *testing.T) {
+	alloc := corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("8Gi")}
+	limited := func(mem string) corev1.Container {
+		return corev1.Container{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(mem)}}}
+	}
+	small, huge := resource.MustParse("1Mi"), resource.MustParse("16Gi")
+	for _, tc := range []struct {
+		name  string
+		spec  corev1.PodSpec
+		limit *resource.Quantity
+		want  string
+	}{
+		{"no limits: allocatable", corev1.PodSpec{Containers: []corev1.Container{{}}}, nil, "8Gi"},
+		{"one container unlimited", corev1.PodSpec{Containers: []corev1.Container{limited("64Mi"), {}}}, nil, "8Gi"},
+		{"pod limit", corev1.PodSpec{Containers: []corev1.Container{limited("64Mi"), limited("64Mi")}}, nil, "128Mi"},
+		{"init container's larger limit", corev1.PodSpec{InitContainers: []corev1.Container{limited("1Gi")}, Containers: []corev1.Container{limited("64Mi")}}, nil, "1Gi"},
+		{"sizeLimit smaller", corev1.PodSpec{Containers: []corev1.Container{limited("64Mi")}}, &small, "1Mi"},
+		{"sizeLimit larger is ignored", corev1.PodSpec{Containers: []corev1.Container{{}}}, &huge, "8Gi"},
+	} {
+		got := memoryVolumeSize(&corev1.Pod{Spec: tc.spec}, tc.limit, alloc)
+		if want := resource.MustParse(tc.want); got == nil || got.Cmp(want) != 0 {
+			t.Errorf("%s: %v, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestResourceFieldValue(t *testing.T) {
+	alloc := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi")}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
+		{Name: "a", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m")}}},
+		{Name: "b"},
+	}}}
+	for _, tc := range []struct {
+		self, container, res, divisor, want string
+	}{
+		{"a", "", "limits.cpu", "", "2"}, // rounded up
+		{"a", "", "limits.cpu", "1m", "1500"},
+		{"a", "", "requests.cpu", "1m", "1500"},   // the request defaults to the limit
+		{"a", "", "limits.memory", "1Mi", "8192"}, // allocatable
+		{"a", "b", "limits.cpu", "", "4"},         // another container's, allocatable
+		{"b", "", "requests.memory", "", "0"},     // no request, no limit
+	} {
+		ref := &corev1.ResourceFieldSelector{ContainerName: tc.container, Resource: tc.res}
+		if tc.divisor != "" {
+			ref.Divisor = resource.MustParse(tc.divisor)
+		}
+		got, err := resourceFieldValue(pod, tc.self, ref, alloc)
+		if err != nil || got != tc.want {
+			t.Errorf("%s of %s%s /%s: %q, %v; want %q", tc.res, tc.self, tc.container, tc.divisor, got, err, tc.want)
+		}
+	}
+	if _, err := resourceFieldValue(pod, "a", &corev1.ResourceFieldSelector{ContainerName: "nope", Resource: "limits.cpu"}, alloc); err == nil {
+		t.Error("an unknown container must be an error")
 	}
 }

@@ -4,12 +4,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // sandbox is what a pod's containers share: its folder, its files and
@@ -22,9 +28,14 @@ type sandbox struct {
 	hostHostname                        string
 }
 
+// volumeSource is where a pod volume is on the host. hostPathType is
+// checked when a container mounts it; readOnly volumes (downwardAPI) are
+// always mounted read-only.
 type volumeSource struct {
-	path  string
-	tmpfs bool
+	path         string
+	hostPath     bool
+	hostPathType corev1.HostPathType
+	readOnly     bool
 }
 
 const recordName = "pod.json"
@@ -107,7 +118,7 @@ func (r *Runtime) setupSandbox(pod *corev1.Pod) (*sandbox, error) {
 	}
 	sb.namespaces = ns
 	for _, v := range pod.Spec.Volumes {
-		src, err := prepareVolume(dir, v)
+		src, err := prepareVolume(dir, pod, r.opts.NodeName, v)
 		if err != nil {
 			releaseNamespaces(sb.namespaces)
 			return nil, err
@@ -117,67 +128,216 @@ func (r *Runtime) setupSandbox(pod *corev1.Pod) (*sandbox, error) {
 	return sb, nil
 }
 
-func prepareVolume(podDir string, v corev1.Volume) (volumeSource, error) {
+func prepareVolume(podDir string, pod *corev1.Pod, nodeName string, v corev1.Volume) (volumeSource, error) {
+	p := filepath.Join(podDir, "volumes", v.Name)
 	switch {
 	case v.EmptyDir != nil:
-		if v.EmptyDir.Medium == corev1.StorageMediumMemory {
-			return volumeSource{tmpfs: true}, nil
-		}
-		p := filepath.Join(podDir, "volumes", v.Name)
 		if err := os.MkdirAll(p, 0o777); err != nil {
 			return volumeSource{}, fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		if v.EmptyDir.Medium == corev1.StorageMediumMemory {
+			// One tmpfs in the pod folder, shared by the pod's containers
+			// as the kubelet's.
+			if err := mountTmpfs(p, memoryVolumeSize(pod, v.EmptyDir.SizeLimit, hostAllocatable())); err != nil {
+				return volumeSource{}, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
 		}
 		// MkdirAll's mode is masked by the umask; emptyDirs are world-writable.
 		if err := os.Chmod(p, 0o777); err != nil {
 			return volumeSource{}, fmt.Errorf("volume %s: %w", v.Name, err)
 		}
 		return volumeSource{path: p}, nil
+	case v.DownwardAPI != nil:
+		if err := writeDownwardAPI(p, pod, nodeName, v.DownwardAPI); err != nil {
+			return volumeSource{}, fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		return volumeSource{path: p, readOnly: true}, nil
+	case downwardOnly(v.Projected):
+		for _, s := range v.Projected.Sources {
+			src := &corev1.DownwardAPIVolumeSource{Items: s.DownwardAPI.Items, DefaultMode: v.Projected.DefaultMode}
+			if err := writeDownwardAPI(p, pod, nodeName, src); err != nil {
+				return volumeSource{}, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+		}
+		return volumeSource{path: p, readOnly: true}, nil
 	case v.HostPath != nil:
-		p := v.HostPath.Path
 		typ := corev1.HostPathUnset
 		if v.HostPath.Type != nil {
 			typ = *v.HostPath.Type
 		}
-		if err := checkHostPath(p, typ); err != nil {
-			return volumeSource{}, fmt.Errorf("volume %s: hostPath %s: %w", v.Name, p, err)
-		}
-		return volumeSource{path: p}, nil
+		return volumeSource{path: v.HostPath.Path, hostPath: true, hostPathType: typ}, nil
 	}
 	return volumeSource{}, fmt.Errorf("volume %s: %w", v.Name, ErrUnsupported)
 }
 
-var errHostPathType = errors.New("hostPath type check failed")
+// memoryVolumeSize is a Memory emptyDir's tmpfs size as the kubelet
+// computes it: the node's allocatable memory, else the pod's memory limit
+// when every container has one and it is smaller, else the volume's
+// sizeLimit when set and smaller still.
+func memoryVolumeSize(pod *corev1.Pod, sizeLimit *resource.Quantity, allocatable corev1.ResourceList) *resource.Quantity {
+	var size *resource.Quantity
+	if q, ok := allocatable[corev1.ResourceMemory]; ok {
+		size = &q
+	}
+	smaller := func(q *resource.Quantity) bool { return q.Sign() > 0 && (size == nil || q.Cmp(*size) <= 0) }
+	var apps, inits int64
+	limited := true
+	for _, c := range pod.Spec.Containers {
+		q, ok := c.Resources.Limits[corev1.ResourceMemory]
+		limited = limited && ok
+		apps += q.Value()
+	}
+	for _, c := range pod.Spec.InitContainers {
+		q, ok := c.Resources.Limits[corev1.ResourceMemory]
+		limited = limited && ok
+		inits = max(inits, q.Value())
+	}
+	if podLimit := resource.NewQuantity(max(apps, inits), resource.BinarySI); limited && smaller(podLimit) {
+		size = podLimit
+	}
+	if sizeLimit != nil && smaller(sizeLimit) {
+		size = sizeLimit
+	}
+	return size
+}
 
-func checkHostPath(p string, typ corev1.HostPathType) error {
-	switch typ {
-	case corev1.HostPathDirectoryOrCreate:
-		return os.MkdirAll(p, 0o755)
-	case corev1.HostPathFileOrCreate:
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		return f.Close()
-	case corev1.HostPathUnset:
+// mountTmpfs mounts a tmpfs at dir unless one is there already (an adopted
+// pod's), limited to sizeLimit when set.
+func mountTmpfs(dir string, sizeLimit *resource.Quantity) error {
+	var st, parent unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("tmpfs %s: %w", dir, err)
+	}
+	if err := unix.Stat(filepath.Dir(dir), &parent); err != nil {
+		return fmt.Errorf("tmpfs %s: %w", dir, err)
+	}
+	if st.Dev != parent.Dev {
 		return nil
 	}
-	st, err := os.Stat(p)
-	if err != nil {
-		return err
+	data := "mode=1777"
+	if sizeLimit != nil && sizeLimit.Value() > 0 {
+		data += ",size=" + strconv.FormatInt(sizeLimit.Value(), 10)
 	}
-	m := st.Mode()
-	ok := map[corev1.HostPathType]bool{
-		corev1.HostPathDirectory: m.IsDir(),
-		corev1.HostPathFile:      m.IsRegular(),
-		corev1.HostPathSocket:    m&os.ModeSocket != 0,
-		corev1.HostPathCharDev:   m&os.ModeCharDevice != 0,
-		corev1.HostPathBlockDev:  m&os.ModeDevice != 0 && m&os.ModeCharDevice == 0,
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+		return fmt.Errorf("tmpfs %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeDownwardAPI writes a downwardAPI volume's files into dir, as the
+// kubelet: labels and annotations as sorted key="value" lines, every other
+// field as its value, each file with its item's mode, else defaultMode, else
+// 0644.
+func writeDownwardAPI(dir string, pod *corev1.Pod, nodeName string, src *corev1.DownwardAPIVolumeSource) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("downwardAPI: %w", err)
+	}
+	mode := os.FileMode(corev1.DownwardAPIVolumeSourceDefaultMode)
+	if src.DefaultMode != nil {
+		mode = os.FileMode(*src.DefaultMode)
+	}
+	for _, it := range src.Items {
+		var value string
+		var err error
+		switch {
+		case it.FieldRef != nil:
+			value, err = downwardFile(pod, nodeName, it.FieldRef.FieldPath)
+		case it.ResourceFieldRef != nil:
+			value, err = resourceFieldValue(pod, "", it.ResourceFieldRef, hostAllocatable())
+		default:
+			err = fmt.Errorf("%w: neither fieldRef nor resourceFieldRef", ErrUnsupported)
+		}
+		if err != nil {
+			return fmt.Errorf("downwardAPI item %s: %w", it.Path, err)
+		}
+		m := mode
+		if it.Mode != nil {
+			m = os.FileMode(*it.Mode)
+		}
+		path := filepath.Join(dir, filepath.Clean("/"+it.Path))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("downwardAPI item %s: %w", it.Path, err)
+		}
+		if err := writeFileAtomic(path, []byte(value), m); err != nil {
+			return fmt.Errorf("downwardAPI item %s: %w", it.Path, err)
+		}
+		// The umask applies to WriteFile's mode; the item's mode must not.
+		if err := os.Chmod(path, m); err != nil {
+			return fmt.Errorf("downwardAPI item %s: %w", it.Path, err)
+		}
+	}
+	return nil
+}
+
+// downwardFile is a fieldRef's file content: whole label and annotation
+// maps as the kubelet formats them, else the field's value.
+func downwardFile(pod *corev1.Pod, nodeName, path string) (string, error) {
+	var m map[string]string
+	switch path {
+	case "metadata.labels":
+		m = pod.Labels
+	case "metadata.annotations":
+		m = pod.Annotations
+	default:
+		return fieldValue(pod, nodeName, path)
+	}
+	lines := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		lines = append(lines, fmt.Sprintf("%s=%q", k, m[k]))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+var errHostPathType = errors.New("hostPath type check failed")
+
+// checkHostPath checks (and for the OrCreate types creates) a hostPath as
+// the kubelet does: DirectoryOrCreate makes a 0755 folder, FileOrCreate an
+// empty 0644 file (not its parent), the other types must exist as that.
+func checkHostPath(p string, typ corev1.HostPathType) error {
+	switch typ {
+	case corev1.HostPathUnset:
+		return nil
+	case corev1.HostPathDirectoryOrCreate:
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return fmt.Errorf("%w: %s: %w", errHostPathType, p, err)
+			}
+		}
+		typ = corev1.HostPathDirectory
+	case corev1.HostPathFileOrCreate:
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", errHostPathType, p, err)
+			}
+			f.Close()
+		}
+		typ = corev1.HostPathFile
+	}
+	want := map[corev1.HostPathType]string{
+		corev1.HostPathDirectory: "a directory",
+		corev1.HostPathFile:      "a file",
+		corev1.HostPathSocket:    "a socket file",
+		corev1.HostPathCharDev:   "a character device",
+		corev1.HostPathBlockDev:  "a block device",
 	}[typ]
+	if want == "" {
+		return fmt.Errorf("%w: %s: unknown type %q", errHostPathType, p, typ)
+	}
+	ok := false
+	if st, err := os.Stat(p); err == nil {
+		m := st.Mode()
+		ok = map[corev1.HostPathType]bool{
+			corev1.HostPathDirectory: m.IsDir(),
+			corev1.HostPathFile:      m.IsRegular(),
+			corev1.HostPathSocket:    m&os.ModeSocket != 0,
+			corev1.HostPathCharDev:   m&os.ModeCharDevice != 0,
+			corev1.HostPathBlockDev:  m&os.ModeDevice != 0 && m&os.ModeCharDevice == 0,
+		}[typ]
+	}
 	if !ok {
-		return fmt.Errorf("%w: want %s, found %s", errHostPathType, typ, strings.TrimSpace(m.Type().String()))
+		// The kubelet's message.
+		return fmt.Errorf("%w: %s is not %s", errHostPathType, p, want)
 	}
 	return nil
 }
@@ -197,6 +357,15 @@ func (r *Runtime) teardownSandbox(uid, namespace, name string) error {
 	if namespace != "" && name != "" {
 		if err := os.RemoveAll(filepath.Join(r.opts.PodLogDir, namespace+"_"+name+"_"+uid)); err != nil {
 			errs = append(errs, fmt.Errorf("remove pod logs: %w", err))
+		}
+	}
+	// Memory emptyDirs are tmpfs mounts: unmounted before their folder goes.
+	if entries, err := os.ReadDir(filepath.Join(dir, "volumes")); err == nil {
+		for _, e := range entries {
+			p := filepath.Join(dir, "volumes", e.Name())
+			if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+			}
 		}
 	}
 	// The record goes last: while it exists a restarted agent finds the pod.

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -16,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // errCreateContainerConfig is wrapped when a container's configuration
@@ -56,8 +61,8 @@ func checkSupported(pod *corev1.Pod) error {
 			}
 		}
 		for j, e := range c.Env {
-			if e.ValueFrom != nil && e.ValueFrom.FieldRef == nil {
-				bad(fmt.Sprintf("%s.env[%d].valueFrom", field, j), "only fieldRef is supported on a node without an API server")
+			if e.ValueFrom != nil && e.ValueFrom.FieldRef == nil && e.ValueFrom.ResourceFieldRef == nil {
+				bad(fmt.Sprintf("%s.env[%d].valueFrom", field, j), "only fieldRef and resourceFieldRef are supported on a node without an API server")
 			}
 		}
 	}
@@ -68,11 +73,25 @@ func checkSupported(pod *corev1.Pod) error {
 		check(fmt.Sprintf("spec.containers[%d]", i), &pod.Spec.Containers[i])
 	}
 	for i, v := range pod.Spec.Volumes {
-		if v.HostPath == nil && v.EmptyDir == nil {
-			bad(fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name), "only hostPath and emptyDir volumes are supported")
+		if v.HostPath == nil && v.EmptyDir == nil && v.DownwardAPI == nil && !downwardOnly(v.Projected) {
+			bad(fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name), "only hostPath, emptyDir, downwardAPI and projected downwardAPI volumes are supported")
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// downwardOnly tells a projected volume whose sources are all downwardAPI,
+// the only projection a node without an API server can fill.
+func downwardOnly(p *corev1.ProjectedVolumeSource) bool {
+	if p == nil {
+		return false
+	}
+	for _, s := range p.Sources {
+		if s.DownwardAPI == nil || s.Secret != nil || s.ConfigMap != nil || s.ServiceAccountToken != nil || s.ClusterTrustBundle != nil || s.PodCertificate != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // commandLine merges the container's command and args with the image's
@@ -154,7 +173,7 @@ func fieldValue(pod *corev1.Pod, nodeName, path string) (string, error) {
 // HOSTNAME, then the container's own in order, each value expanded against
 // the variables the container defined before it. It returns the full
 // KEY=VALUE list and the map $(VAR) references in command and args use.
-func containerEnv(pod *corev1.Pod, c *corev1.Container, imageEnv []string, hostname, nodeName string) ([]string, map[string]string, error) {
+func containerEnv(pod *corev1.Pod, c *corev1.Container, imageEnv []string, hostname, nodeName string, allocatable corev1.ResourceList) ([]string, map[string]string, error) {
 	defined := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -173,14 +192,18 @@ func containerEnv(pod *corev1.Pod, c *corev1.Container, imageEnv []string, hostn
 	for _, e := range c.Env {
 		v := expand(e.Value, lookup)
 		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil {
-				return nil, nil, fmt.Errorf("env %s: %w", e.Name, ErrUnsupported)
+			var err error
+			switch {
+			case e.ValueFrom.FieldRef != nil:
+				v, err = fieldValue(pod, nodeName, e.ValueFrom.FieldRef.FieldPath)
+			case e.ValueFrom.ResourceFieldRef != nil:
+				v, err = resourceFieldValue(pod, c.Name, e.ValueFrom.ResourceFieldRef, allocatable)
+			default:
+				err = ErrUnsupported
 			}
-			fv, err := fieldValue(pod, nodeName, e.ValueFrom.FieldRef.FieldPath)
 			if err != nil {
 				return nil, nil, fmt.Errorf("env %s: %w", e.Name, err)
 			}
-			v = fv
 		}
 		podVars[e.Name] = v
 		set(e.Name, v)
@@ -190,6 +213,71 @@ func containerEnv(pod *corev1.Pod, c *corev1.Container, imageEnv []string, hostn
 		env = append(env, k+"="+defined[k])
 	}
 	return env, podVars, nil
+}
+
+// hostAllocatable is what the kubelet's downward API gives for a limit the
+// container does not set: the node's allocatable CPU and memory, here the
+// host's CPUs and MemTotal (no system or kube reservations are configured).
+var hostAllocatable = sync.OnceValue(func() corev1.ResourceList {
+	out := corev1.ResourceList{corev1.ResourceCPU: *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI)}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+					out[corev1.ResourceMemory] = *resource.NewQuantity(kb*1024, resource.BinarySI)
+				}
+			}
+		}
+	}
+	return out
+})
+
+// resourceFieldValue resolves a resourceFieldRef as the kubelet does: the
+// named container's (or self's) limit, defaulting to allocatable when unset,
+// or its request (defaulting to its limit as the API server does), divided
+// by the divisor (default 1) and rounded up.
+func resourceFieldValue(pod *corev1.Pod, self string, ref *corev1.ResourceFieldSelector, allocatable corev1.ResourceList) (string, error) {
+	name := ref.ContainerName
+	if name == "" {
+		name = self
+	}
+	var c *corev1.Container
+	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for i := range list {
+			if list[i].Name == name {
+				c = &list[i]
+			}
+		}
+	}
+	if c == nil {
+		return "", fmt.Errorf("resourceFieldRef %s: %w: no container %q", ref.Resource, ErrUnsupported, name)
+	}
+	kind, res, _ := strings.Cut(ref.Resource, ".")
+	var q resource.Quantity
+	var ok bool
+	switch kind {
+	case "limits":
+		if q, ok = c.Resources.Limits[corev1.ResourceName(res)]; !ok {
+			q, ok = allocatable[corev1.ResourceName(res)]
+		}
+	case "requests":
+		if q, ok = c.Resources.Requests[corev1.ResourceName(res)]; !ok {
+			q, ok = c.Resources.Limits[corev1.ResourceName(res)]
+		}
+	default:
+		return "", fmt.Errorf("resourceFieldRef %s: %w", ref.Resource, ErrUnsupported)
+	}
+	if !ok && kind == "limits" {
+		return "", fmt.Errorf("resourceFieldRef %s: %w: no limit and no allocatable value", ref.Resource, ErrUnsupported)
+	}
+	divisor := ref.Divisor
+	if divisor.IsZero() {
+		divisor = resource.MustParse("1")
+	}
+	if res == string(corev1.ResourceCPU) {
+		return strconv.FormatInt(int64(math.Ceil(float64(q.MilliValue())/float64(divisor.MilliValue()))), 10), nil
+	}
+	return strconv.FormatInt(int64(math.Ceil(float64(q.Value())/float64(divisor.Value()))), 10), nil
 }
 
 // specInput is what a container's OCI spec is made from.
@@ -212,7 +300,7 @@ func specOpts(in specInput) ([]oci.SpecOpts, error) {
 	if pod.Spec.HostNetwork {
 		hostname = in.sandbox.hostHostname
 	}
-	env, vars, err := containerEnv(pod, c, in.image.Env, hostname, in.nodeName)
+	env, vars, err := containerEnv(pod, c, in.image.Env, hostname, in.nodeName, hostAllocatable())
 	if err != nil {
 		return nil, err
 	}
@@ -265,22 +353,32 @@ func specOpts(in specInput) ([]oci.SpecOpts, error) {
 	if !pod.Spec.HostNetwork {
 		mounts = append(mounts, bindMount(in.sandbox.hostnamePath, "/etc/hostname", false))
 	}
+	rootfsPropagation := ""
 	for _, vm := range c.VolumeMounts {
-		src, ok := in.sandbox.volumes[vm.Name]
-		if !ok {
-			return nil, fmt.Errorf("container %s: volumeMount %s: no such volume", c.Name, vm.Name)
+		m, err := volumeMount(in.sandbox, vm, lookup)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: volumeMount %s: %w", c.Name, vm.Name, err)
 		}
-		if src.tmpfs {
-			mounts = append(mounts, specs.Mount{Destination: vm.MountPath, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
-			continue
+		mounts = append(mounts, m)
+		// As containerd's CRI plugin: the root's propagation lets a shared
+		// or slave mount below it propagate.
+		switch {
+		case slices.Contains(m.Options, "rshared"):
+			rootfsPropagation = "rshared"
+		case slices.Contains(m.Options, "rslave") && rootfsPropagation == "":
+			rootfsPropagation = "rslave"
 		}
-		path := src.path
-		if vm.SubPath != "" {
-			path = filepath.Join(path, filepath.Clean("/"+vm.SubPath))
-		}
-		mounts = append(mounts, bindMount(path, vm.MountPath, vm.ReadOnly))
 	}
 	opts = append(opts, oci.WithMounts(mounts))
+	if rootfsPropagation != "" {
+		opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+			if s.Linux == nil {
+				s.Linux = &specs.Linux{}
+			}
+			s.Linux.RootfsPropagation = rootfsPropagation
+			return nil
+		})
+	}
 
 	sec, err := securityOpts(effectiveSecurity(pod, c), in.image.User, in.seccompRoot)
 	if err != nil {
@@ -289,6 +387,57 @@ func specOpts(in specInput) ([]oci.SpecOpts, error) {
 	opts = append(opts, sec...)
 	opts = append(opts, resourceOpts(c)...)
 	return opts, nil
+}
+
+// volumeMount is the bind mount of one volumeMount: hostPath types checked
+// when the container is created (a failure is CreateContainerConfigError
+// naming the path, retried with back-off; the kubelet reports it as a failed
+// volume setup instead), subPath or subPathExpr (expanded from the container's env)
+// below the volume, created when missing, and the mount's propagation.
+func volumeMount(sb *sandbox, vm corev1.VolumeMount, lookup func(string) (string, bool)) (specs.Mount, error) {
+	src, ok := sb.volumes[vm.Name]
+	if !ok {
+		return specs.Mount{}, errors.New("no such volume")
+	}
+	if src.hostPath {
+		if err := checkHostPath(src.path, src.hostPathType); err != nil {
+			return specs.Mount{}, fmt.Errorf("%w: %w", errCreateContainerConfig, err)
+		}
+	}
+	sub := vm.SubPath
+	if vm.SubPathExpr != "" {
+		sub = expand(vm.SubPathExpr, lookup)
+		if filepath.IsAbs(sub) || slices.Contains(strings.Split(filepath.ToSlash(sub), "/"), "..") {
+			return specs.Mount{}, fmt.Errorf("%w: subPathExpr %q expands to %q: must be a relative path without '..'", errCreateContainerConfig, vm.SubPathExpr, sub)
+		}
+	}
+	path := src.path
+	if sub != "" {
+		path = filepath.Join(path, filepath.Clean("/"+sub))
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			// The kubelet creates a missing subPath with the volume's mode.
+			mode := os.FileMode(0o755)
+			if st, err := os.Stat(src.path); err == nil {
+				mode = st.Mode().Perm()
+			}
+			if err := os.MkdirAll(path, mode); err != nil {
+				return specs.Mount{}, fmt.Errorf("subPath %s: %w", sub, err)
+			}
+		}
+	}
+	m := bindMount(path, vm.MountPath, vm.ReadOnly || src.readOnly)
+	if vm.MountPropagation != nil {
+		prop := map[corev1.MountPropagationMode]string{
+			corev1.MountPropagationNone:            "rprivate",
+			corev1.MountPropagationHostToContainer: "rslave",
+			corev1.MountPropagationBidirectional:   "rshared",
+		}[*vm.MountPropagation]
+		if prop == "" {
+			return specs.Mount{}, fmt.Errorf("mountPropagation %q: %w", *vm.MountPropagation, ErrUnsupported)
+		}
+		m.Options[1] = prop
+	}
+	return m, nil
 }
 
 func bindMount(src, dst string, readOnly bool) specs.Mount {
