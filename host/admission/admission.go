@@ -84,9 +84,6 @@ type cacheKey struct {
 	source, file, digest string
 }
 
-// SetPolicy replaces the plugin chain.
-func (p *Pipeline) SetPolicy(policy Policy) { p.opts.Policy = policy }
-
 func fingerprint(p Policy) string {
 	if p == nil {
 		return ""

@@ -133,21 +133,22 @@ func TestPolicyChainErrorAndBadMutation(t *testing.T) {
 	}
 }
 
-func TestSetPolicyReevaluates(t *testing.T) {
-	p := New(Options{NodeName: "n1"})
+func TestPolicyChangeReevaluates(t *testing.T) {
+	policy := &fakePolicy{fp: "v1"}
+	p := New(Options{NodeName: "n1", Policy: policy})
 	l := listing(file("/m/seed.yaml", seed))
 	if r := p.AdmitListing(context.Background(), l, now); r[0].Verdict != Accepted {
 		t.Fatal(r[0].Reasons)
 	}
-	strict := &fakePolicy{fp: "v2", denyImage: "nginx"}
-	p.SetPolicy(strict)
+	// The chain behind the policy changed (a plugin or its settings): its
+	// fingerprint says so, and the cached file is evaluated again.
+	policy.fp, policy.denyImage = "v2", "nginx"
 	if r := p.AdmitListing(context.Background(), l, now); r[0].Verdict != Rejected {
 		t.Fatal("a new policy did not re-evaluate the cached file")
 	}
-	calls := len(strict.calls)
-	p.SetPolicy(&fakePolicy{fp: "v2", denyImage: "nginx"})
+	calls := len(policy.calls)
 	p.AdmitListing(context.Background(), l, now)
-	if len(strict.calls) != calls {
-		t.Error("same fingerprint must keep the cache")
+	if len(policy.calls) != calls {
+		t.Error("an unchanged fingerprint must keep the cache")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // Values the API server fills in when a pod is created without them
@@ -188,19 +187,6 @@ func DefaultPullPolicy(image string) corev1.PullPolicy {
 		return corev1.PullAlways
 	}
 	return corev1.PullIfNotPresent
-}
-
-// PortByName resolves a named container port, as probes and hooks use them.
-func PortByName(c *corev1.Container, port intstr.IntOrString) (int32, bool) {
-	if port.Type == intstr.Int {
-		return port.IntVal, port.IntVal > 0
-	}
-	for _, p := range c.Ports {
-		if p.Name == port.StrVal {
-			return p.ContainerPort, true
-		}
-	}
-	return 0, false
 }
 
 func defaultDownwardItems(items []corev1.DownwardAPIVolumeFile) {

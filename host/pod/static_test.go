@@ -175,9 +175,6 @@ spec:
 	if len(p.Spec.Tolerations) != 1 {
 		t.Errorf("toleration duplicated: %+v", p.Spec.Tolerations)
 	}
-	if port, ok := PortByName(&c, lp.HTTPGet.Port); !ok || port != 6443 {
-		t.Errorf("PortByName = %d %v", port, ok)
-	}
 }
 
 func TestUpstreamDefaultsValidationRelyOn(t *testing.T) {
