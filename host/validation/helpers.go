@@ -70,22 +70,21 @@ func validatePositive(value int64, fldPath *field.Path) field.ErrorList {
 }
 
 func validateUserID(id *int64, fldPath *field.Path) field.ErrorList {
-	if id == nil {
-		return nil
-	}
-	var errs field.ErrorList
-	for _, msg := range validation.IsValidUserID(*id) {
-		errs = append(errs, field.Invalid(fldPath, *id, msg))
-	}
-	return errs
+	return validateID(id, fldPath, validation.IsValidUserID)
 }
 
 func validateGroupID(id *int64, fldPath *field.Path) field.ErrorList {
+	return validateID(id, fldPath, validation.IsValidGroupID)
+}
+
+// validateID applies one of apimachinery's user or group ID checks to an
+// optional ID.
+func validateID(id *int64, fldPath *field.Path, check func(int64) []string) field.ErrorList {
 	if id == nil {
 		return nil
 	}
 	var errs field.ErrorList
-	for _, msg := range validation.IsValidGroupID(*id) {
+	for _, msg := range check(*id) {
 		errs = append(errs, field.Invalid(fldPath, *id, msg))
 	}
 	return errs
