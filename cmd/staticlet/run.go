@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/staticlet/staticlet/host/logging"
 	"github.com/staticlet/staticlet/host/metrics"
 	"github.com/staticlet/staticlet/host/plugin"
+	"github.com/staticlet/staticlet/host/runtime/cgroups"
 	"github.com/staticlet/staticlet/host/runtime/containerd"
 	"github.com/staticlet/staticlet/host/runtime/dryrun"
 	"github.com/staticlet/staticlet/host/source"
@@ -54,7 +56,7 @@ The agent serves its status on --status-socket for 'staticlet status'.`,
 			return runAgent(ctx, settings, flags.resolve, dryRun, log)
 		},
 	}
-	flags.register(cmd.Flags())
+	flags.registerRun(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVar(&flags.overrides.ContainerdAddress, "containerd-address", "", "containerd's socket (default "+config.DefaultContainerdAddress+")")
 	fs.StringVar(&flags.overrides.ContainerdNamespace, "containerd-namespace", "", "containerd namespace for staticlet's containers (default "+config.DefaultContainerdNamespace+")")
@@ -100,7 +102,14 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			Address: settings.ContainerdAddress, Namespace: settings.ContainerdNamespace,
 			StateDir: settings.StateDir, PodLogDir: settings.PodLogDir, NodeName: settings.NodeName,
 			LoggerBinary: logger, Logger: log.Named("runtime"),
-			DNS: containerd.DNS{Servers: settings.ClusterDNS, Domain: settings.ClusterDomain},
+			DNS:            containerd.DNS{Servers: settings.ClusterDNS, Domain: settings.ClusterDomain},
+			SeccompDefault: settings.SeccompDefault,
+			Sysctls:        containerd.SysctlPolicy{AllowedUnsafe: settings.AllowedUnsafeSysctls},
+			Network:        containerd.NetworkOptions{CNIConfDir: settings.CNIConfDir, CNIBinDirs: settings.CNIBinDirs, CNICacheDir: settings.CNICacheDir},
+			NodeIP:         settings.NodeIP,
+			Cgroups: cgroups.Layout{Root: settings.CgroupRoot, Flat: !settings.CgroupsPerQOS,
+				SystemdNames: settings.CgroupDriver == config.CgroupDriverSystemd},
+			PodPidsLimit: settings.PodPidsLimit,
 		})
 		if err != nil {
 			return usageError(err)
@@ -260,6 +269,14 @@ func restartOnlyChanges(a, b config.Settings) []string {
 	check("metricsAddress", a.MetricsAddress, b.MetricsAddress)
 	check("podLogDir", a.PodLogDir, b.PodLogDir)
 	check("stateDir", a.StateDir, b.StateDir)
+	check("network.cniConfDir", a.CNIConfDir, b.CNIConfDir)
+	check("network.cniCacheDir", a.CNICacheDir, b.CNICacheDir)
+	check("network.cniBinDirs", strings.Join(a.CNIBinDirs, ":"), strings.Join(b.CNIBinDirs, ":"))
+	check("nodeIP", a.NodeIP, b.NodeIP)
+	check("cgroupRoot", a.CgroupRoot, b.CgroupRoot)
+	check("cgroupDriver", a.CgroupDriver, b.CgroupDriver)
+	check("cgroupsPerQOS", fmt.Sprint(a.CgroupsPerQOS), fmt.Sprint(b.CgroupsPerQOS))
+	check("podPidsLimit", fmt.Sprint(a.PodPidsLimit), fmt.Sprint(b.PodPidsLimit))
 	check("logging.format", a.LogFormat, b.LogFormat)
 	check("kubeconfig", a.Kubeconfig, b.Kubeconfig)
 	if a.FileCheckFrequency != b.FileCheckFrequency {

@@ -20,9 +20,15 @@ func (f *settingsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.overrides.KubeletConfig, "kubelet-config", "", "KubeletConfiguration file to take staticPodPath and fileCheckFrequency from")
 	fs.StringVar(&f.overrides.PodManifestPath, "pod-manifest-path", "", "staticPodPath override: a folder or a single manifest file")
 	fs.StringVar(&f.overrides.NodeName, "node-name", "", "node name (default: the lowercased hostname)")
-	fs.StringVar(&f.overrides.Kubeconfig, "kubeconfig", "", "kubeconfig with the node identity system:node:<nodeName>; enables mirror pods (default: standalone)")
 	fs.StringVar(&f.overrides.LogLevel, "log-level", "", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&f.overrides.LogFormat, "log-format", "", "log format: text or json")
+}
+
+// registerRun adds the flags only the agent uses: check never talks to the
+// API server.
+func (f *settingsFlags) registerRun(fs *pflag.FlagSet) {
+	f.register(fs)
+	fs.StringVar(&f.overrides.Kubeconfig, "kubeconfig", "", "kubeconfig with the node identity system:node:<nodeName>; enables mirror pods (default: standalone)")
 }
 
 // resolve loads both files and merges them with the flags. Every error is a

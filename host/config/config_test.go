@@ -192,3 +192,23 @@ func TestClusterDNSReachesSettings(t *testing.T) {
 		t.Fatalf("cluster DNS %v domain %q", s.ClusterDNS, s.ClusterDomain)
 	}
 }
+
+// TestUnquotedDigestHint: YAML reads an all-digit sha256 as a number; the
+// error says to quote it.
+func TestUnquotedDigestHint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "staticlet.yaml")
+	os.WriteFile(path, []byte(`apiVersion: staticlet.dev/v1alpha1
+kind: StaticletConfiguration
+plugins:
+- name: p
+  path: p.wasm
+  sha256: 1234567890123456789012345678901234567890123456789012345678901234
+`), 0o644)
+	sc, err := LoadStaticletConfig(path)
+	if err == nil {
+		_, err = Resolve(nil, sc, Overrides{}, "n1")
+	}
+	if err == nil || !strings.Contains(err.Error(), "plugins[0].sha256") || !strings.Contains(err.Error(), "quote it") {
+		t.Errorf("error = %v", err)
+	}
+}

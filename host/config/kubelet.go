@@ -37,7 +37,27 @@ type KubeletSettings struct {
 	// ClusterFirst pods resolve with (empty: the host's resolv.conf).
 	ClusterDNS    []string
 	ClusterDomain string
+	// SeccompDefault makes RuntimeDefault the seccomp profile of containers
+	// that set none.
+	SeccompDefault bool
+	// AllowedUnsafeSysctls are the sysctls (names or prefixes ending in *)
+	// pods may set beyond the kubelet's safe set.
+	AllowedUnsafeSysctls []string
+	// CgroupRoot, CgroupsPerQOS and CgroupDriver place pod cgroups as the
+	// kubelet does (defaults "/", true, "cgroupfs"; nil CgroupsPerQOS is
+	// true); PodPidsLimit is each pod cgroup's pids limit (default -1,
+	// unlimited).
+	CgroupRoot    string
+	CgroupsPerQOS *bool
+	CgroupDriver  string
+	PodPidsLimit  int64
 }
+
+// The KubeletConfiguration's cgroup drivers.
+const (
+	CgroupDriverCgroupfs = "cgroupfs"
+	CgroupDriverSystemd  = "systemd"
+)
 
 // LoadKubeletConfig reads a KubeletConfiguration file.
 func LoadKubeletConfig(path string) (KubeletSettings, error) {
@@ -65,14 +85,30 @@ func ParseKubeletConfig(path string, data []byte) (KubeletSettings, error) {
 		return KubeletSettings{}, fmt.Errorf("%s: kind: %w: got %q, want %q", path, ErrInvalidConfig, kc.Kind, "KubeletConfiguration")
 	}
 	settings := KubeletSettings{
-		File:               path,
-		StaticPodPath:      relativeTo(path, kc.StaticPodPath),
-		FileCheckFrequency: orDefault(kc.FileCheckFrequency.Duration, DefaultFileCheckFrequency),
-		StaticPodURL:       kc.StaticPodURL,
-		StaticPodURLHeader: kc.StaticPodURLHeader,
-		HTTPCheckFrequency: orDefault(kc.HTTPCheckFrequency.Duration, DefaultHTTPCheckFrequency),
-		ClusterDNS:         kc.ClusterDNS,
-		ClusterDomain:      kc.ClusterDomain,
+		File:                 path,
+		StaticPodPath:        relativeTo(path, kc.StaticPodPath),
+		FileCheckFrequency:   orDefault(kc.FileCheckFrequency.Duration, DefaultFileCheckFrequency),
+		StaticPodURL:         kc.StaticPodURL,
+		StaticPodURLHeader:   kc.StaticPodURLHeader,
+		HTTPCheckFrequency:   orDefault(kc.HTTPCheckFrequency.Duration, DefaultHTTPCheckFrequency),
+		ClusterDNS:           kc.ClusterDNS,
+		ClusterDomain:        kc.ClusterDomain,
+		SeccompDefault:       kc.SeccompDefault != nil && *kc.SeccompDefault,
+		AllowedUnsafeSysctls: kc.AllowedUnsafeSysctls,
+		CgroupRoot:           kc.CgroupRoot,
+		CgroupsPerQOS:        kc.CgroupsPerQOS,
+		CgroupDriver:         kc.CgroupDriver,
+		PodPidsLimit:         -1,
+	}
+	if settings.CgroupRoot == "" {
+		// The kubelet defaults it to / (and needs it with cgroupsPerQOS).
+		settings.CgroupRoot = "/"
+	}
+	if settings.CgroupDriver == "" {
+		settings.CgroupDriver = CgroupDriverCgroupfs
+	}
+	if kc.PodPidsLimit != nil {
+		settings.PodPidsLimit = *kc.PodPidsLimit
 	}
 	for i, ip := range kc.ClusterDNS {
 		if net.ParseIP(ip) == nil {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/staticlet/staticlet/host/network/cni"
 	"github.com/staticlet/staticlet/host/plugin"
 )
 
@@ -82,6 +83,13 @@ type StaticletConfiguration struct {
 	// NodeIP is the node's InternalIP address and the pods' hostIP (default: the first global IPv4
 	// address of an interface that is up).
 	NodeIP string `json:"nodeIP,omitempty"`
+	// Network is the pods' network through CNI.
+	Network NetworkConfig `json:"network,omitempty"`
+	// CgroupRoot overrides the KubeletConfiguration's cgroupRoot for
+	// staticlet's pods. Set it (e.g. /staticlet) when a kubelet runs on the
+	// same node: the kubelet removes pod cgroups under its own kubepods
+	// that belong to no pod it knows, killing their processes.
+	CgroupRoot string `json:"cgroupRoot,omitempty"`
 
 	// baseDir is the folder of the file this came from: relative plugin
 	// paths are resolved against it.
@@ -92,6 +100,21 @@ type StaticletConfiguration struct {
 type ContainerdConfig struct {
 	Address   string `json:"address,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
+}
+
+// NetworkConfig says where CNI's network configs, plugins and result cache
+// are; the defaults are the kubelet's and containerd's.
+type NetworkConfig struct {
+	// CNIConfDir holds the network configs: the first valid .conf,
+	// .conflist or .json file in lexical order is used (default
+	// /etc/cni/net.d).
+	CNIConfDir string `json:"cniConfDir,omitempty"`
+	// CNIBinDirs are searched for plugins, in order (default /opt/cni/bin
+	// and /usr/lib/cni, where Debian's containernetworking-plugins are).
+	CNIBinDirs []string `json:"cniBinDirs,omitempty"`
+	// CNICacheDir keeps libcni's ADD results, so DEL uses the config a pod
+	// was attached with (default <stateDir>/cni-cache).
+	CNICacheDir string `json:"cniCacheDir,omitempty"`
 }
 
 // LoggingConfig selects go-hclog's output.
@@ -129,8 +152,11 @@ func ParseStaticletConfig(path string, data []byte) (StaticletConfiguration, err
 	if sc.Kind != Kind {
 		return sc, fmt.Errorf("%s: kind: %w: got %q, want %q", path, ErrInvalidConfig, sc.Kind, Kind)
 	}
-	for _, p := range []*string{&sc.KubeletConfig, &sc.PodManifestPath, &sc.Kubeconfig, &sc.StatusSocket, &sc.PodLogDir, &sc.StateDir, &sc.PluginCacheDir} {
+	for _, p := range []*string{&sc.KubeletConfig, &sc.PodManifestPath, &sc.Kubeconfig, &sc.StatusSocket, &sc.PodLogDir, &sc.StateDir, &sc.PluginCacheDir, &sc.Network.CNIConfDir, &sc.Network.CNICacheDir} {
 		*p = relativeTo(path, *p)
+	}
+	for i := range sc.Network.CNIBinDirs {
+		sc.Network.CNIBinDirs[i] = relativeTo(path, sc.Network.CNIBinDirs[i])
 	}
 	sc.baseDir = filepath.Dir(path)
 	return sc, nil
@@ -162,8 +188,19 @@ type Settings struct {
 	HTTPCheckFrequency time.Duration
 	// ClusterDNS and ClusterDomain come from the KubeletConfiguration; pods
 	// with dnsPolicy ClusterFirst resolve through them.
-	ClusterDNS          []string
-	ClusterDomain       string
+	ClusterDNS    []string
+	ClusterDomain string
+	// SeccompDefault and AllowedUnsafeSysctls come from the
+	// KubeletConfiguration too.
+	SeccompDefault       bool
+	AllowedUnsafeSysctls []string
+	// CgroupRoot (staticlet's own override first), CgroupsPerQOS,
+	// CgroupDriver and PodPidsLimit place and limit pod cgroups as the
+	// KubeletConfiguration says; its defaults without one.
+	CgroupRoot          string
+	CgroupsPerQOS       bool
+	CgroupDriver        string
+	PodPidsLimit        int64
 	ContainerdAddress   string
 	ContainerdNamespace string
 	Kubeconfig          string
@@ -183,6 +220,10 @@ type Settings struct {
 	RegisterNode   bool
 	NodeLabels     map[string]string
 	NodeIP         string
+	// CNIConfDir, CNIBinDirs and CNICacheDir are network's, defaulted.
+	CNIConfDir  string
+	CNIBinDirs  []string
+	CNICacheDir string
 }
 
 // Resolve merges the kubelet's settings (nil when no KubeletConfiguration was
@@ -205,6 +246,10 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 		LogLevel:            strings.ToLower(first(ov.LogLevel, sc.Logging.Level, "info")),
 		RemovalDelay:        DefaultRemovalDelay,
 		Debounce:            DefaultDebounce,
+		CgroupRoot:          "/",
+		CgroupsPerQOS:       true,
+		CgroupDriver:        CgroupDriverCgroupfs,
+		PodPidsLimit:        -1,
 	}
 	if kubelet != nil {
 		if kubelet.StaticPodPath != "" {
@@ -215,7 +260,17 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 		s.StaticPodURLHeader = kubelet.StaticPodURLHeader
 		s.HTTPCheckFrequency = kubelet.HTTPCheckFrequency
 		s.ClusterDNS, s.ClusterDomain = kubelet.ClusterDNS, kubelet.ClusterDomain
+		s.SeccompDefault, s.AllowedUnsafeSysctls = kubelet.SeccompDefault, kubelet.AllowedUnsafeSysctls
+		s.CgroupRoot = first(kubelet.CgroupRoot, s.CgroupRoot)
+		s.CgroupDriver = first(kubelet.CgroupDriver, s.CgroupDriver)
+		if kubelet.CgroupsPerQOS != nil {
+			s.CgroupsPerQOS = *kubelet.CgroupsPerQOS
+		}
+		if kubelet.PodPidsLimit != 0 {
+			s.PodPidsLimit = kubelet.PodPidsLimit
+		}
 	}
+	s.CgroupRoot = first(sc.CgroupRoot, s.CgroupRoot)
 	s.PodManifestPath = first(ov.PodManifestPath, sc.PodManifestPath, s.PodManifestPath)
 	s.NodeName = strings.ToLower(first(ov.NodeName, sc.NodeName, hostname))
 	if sc.Source.RemovalDelay != nil {
@@ -228,6 +283,12 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 	s.RegisterNode, s.NodeLabels, s.NodeIP = sc.RegisterNode, sc.NodeLabels, sc.NodeIP
 	s.PluginBaseDir = sc.baseDir
 	s.PluginCacheDir = first(sc.PluginCacheDir, filepath.Join(s.StateDir, "plugin-cache"))
+	s.CNIConfDir = first(sc.Network.CNIConfDir, cni.DefaultConfDir)
+	s.CNIBinDirs = sc.Network.CNIBinDirs
+	if len(s.CNIBinDirs) == 0 {
+		s.CNIBinDirs = cni.DefaultBinDirs()
+	}
+	s.CNICacheDir = first(sc.Network.CNICacheDir, filepath.Join(s.StateDir, "cni-cache"))
 	return s, s.Validate()
 }
 
@@ -286,6 +347,22 @@ func (s Settings) Validate() error {
 	}
 	if s.NodeIP != "" && net.ParseIP(s.NodeIP) == nil {
 		bad("nodeIP", "%q is not an IP address", s.NodeIP)
+	}
+	if !strings.HasPrefix(s.CgroupRoot, "/") {
+		bad("cgroupRoot", "%q must be a cgroup path starting with /", s.CgroupRoot)
+	}
+	if s.CgroupDriver != CgroupDriverCgroupfs && s.CgroupDriver != CgroupDriverSystemd {
+		bad("cgroupDriver", "%q is not one of %s, %s", s.CgroupDriver, CgroupDriverCgroupfs, CgroupDriverSystemd)
+	}
+	for _, dirs := range []struct {
+		field string
+		paths []string
+	}{{"network.cniConfDir", []string{s.CNIConfDir}}, {"network.cniBinDirs", s.CNIBinDirs}, {"network.cniCacheDir", []string{s.CNICacheDir}}} {
+		for _, d := range dirs.paths {
+			if !filepath.IsAbs(d) {
+				bad(dirs.field, "%q must be an absolute path", d)
+			}
+		}
 	}
 	if err := plugin.ValidateSpecs(s.Plugins, "plugins"); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))

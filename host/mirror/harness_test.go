@@ -51,6 +51,8 @@ type stackOptions struct {
 	registerNode bool
 	// files are written before the agent starts.
 	files map[string]string
+	// nodeLabels are the configured node labels; nil means staticlet.dev/test=yes.
+	nodeLabels map[string]string
 }
 
 func startStack(t testing.TB, opts stackOptions) *stack {
@@ -65,7 +67,11 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 		level = hclog.Debug
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: level, Output: os.Stderr})
-	nopts := mirror.NodeOptions{Labels: map[string]string{"staticlet.dev/test": "yes"}, AgentVersion: "staticlet-test",
+	labels := opts.nodeLabels
+	if labels == nil {
+		labels = map[string]string{"staticlet.dev/test": "yes"}
+	}
+	nopts := mirror.NodeOptions{Labels: labels, AgentVersion: "staticlet-test",
 		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}}
 	nopts, err := mirror.HostNodeOptions(s.node, nopts)
 	if err != nil {

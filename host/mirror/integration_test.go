@@ -325,3 +325,40 @@ func waitGone(t *testing.T, get func() error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestNodeLabelsReconciled: on a Node that already exists the configured labels are set, a label dropped
+// from the configuration is removed after a restart, and a label someone else set stays.
+func TestNodeLabelsReconciled(t *testing.T) {
+	ctx := context.Background()
+	c := kubeapi.Start(t)
+	admin := c.Admin(t)
+	node := ensureNode(t, admin, c.NodeName)
+	node.Labels = map[string]string{"team": "ops"}
+	if _, err := admin.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitNode := func(what string, cond func(map[string]string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(converge)
+		for {
+			n, err := admin.CoreV1().Nodes().Get(ctx, c.NodeName, metav1.GetOptions{})
+			if err == nil && cond(n.Labels) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node labels never %s: %v (%v)", what, n.Labels, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	s := startStack(t, stackOptions{registerNode: true, nodeLabels: map[string]string{"staticlet.dev/test": "yes", "staticlet.dev/tier": "edge"}})
+	waitNode("set", func(l map[string]string) bool {
+		return l["staticlet.dev/tier"] == "edge" && l["staticlet.dev/test"] == "yes" && l[corev1.LabelHostname] == c.NodeName && l["team"] == "ops"
+	})
+	s.stop()
+	startStack(t, stackOptions{registerNode: true})
+	waitNode("reconciled", func(l map[string]string) bool {
+		_, tier := l["staticlet.dev/tier"]
+		return !tier && l["staticlet.dev/test"] == "yes" && l["team"] == "ops"
+	})
+}

@@ -100,11 +100,14 @@ type Manager struct {
 	creates, deletes, patches, events, forbidden atomic.Int64
 
 	// Everything below is owned by the worker goroutine (Run's).
-	state       State
-	desired     map[string]*Pod
-	nodeUID     types.UID
-	hostIP      string
-	rejected    map[string]string // file -> message last reported
+	state    State
+	desired  map[string]*Pod
+	nodeUID  types.UID
+	hostIP   string
+	rejected map[string]string // file -> message last reported
+	// created holds mirrors this manager created that its watch has not shown yet, so a rejection
+	// reported right after a create still lands on the mirror.
+	created     map[string]*corev1.Pod
 	lastRuntime map[string]*corev1.PodStatus
 	stopping    map[string]*corev1.Pod // removed static pods whose mirror still gets Killing events
 	conflicts   map[string]string
@@ -142,6 +145,7 @@ func New(cfg Config) *Manager {
 		limiter:     rate.NewLimiter(rate.Limit(cfg.StatusQPS), cfg.StatusBurst),
 		desired:     map[string]*Pod{},
 		rejected:    map[string]string{},
+		created:     map[string]*corev1.Pod{},
 		lastRuntime: map[string]*corev1.PodStatus{},
 		stopping:    map[string]*corev1.Pod{},
 		conflicts:   map[string]string{},
@@ -434,6 +438,7 @@ func (m *Manager) create(ctx context.Context, want *Pod) error {
 	if err == nil {
 		m.creates.Add(1)
 		m.log.Info("mirror pod: created", "pod", key, "uid", created.UID, "hash", mirrorpod.Hash(want.Pod))
+		m.created[key] = created
 		return m.syncStatus(ctx, want, created)
 	}
 	if !apierrors.IsAlreadyExists(err) {
@@ -459,6 +464,9 @@ func (m *Manager) delete(ctx context.Context, p *corev1.Pod) error {
 	defer cancel()
 	zero := int64(0)
 	uid := p.UID
+	if c := m.created[mirrorpod.Key(p)]; c != nil && c.UID == uid {
+		delete(m.created, mirrorpod.Key(p))
+	}
 	err := m.cfg.Client.CoreV1().Pods(p.Namespace).Delete(rctx, p.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
 	m.count("delete", err)
@@ -546,7 +554,13 @@ func (m *Manager) reportRejections(rejected []Rejection) {
 		}
 		var ref runtime.Object = m.nodeRef()
 		if r.PodKey != "" {
-			if mp := m.pods.pod(r.PodKey); mp != nil && mirrorpod.IsMirror(mp) {
+			mp := m.pods.pod(r.PodKey)
+			if mp != nil {
+				delete(m.created, r.PodKey)
+			} else {
+				mp = m.created[r.PodKey]
+			}
+			if mp != nil && mirrorpod.IsMirror(mp) {
 				ref = mp
 				msg += "; the last good version keeps running"
 			}
@@ -613,6 +627,9 @@ func (m *Manager) ensureNode(ctx context.Context, lastStatus *time.Time) error {
 	if err != nil {
 		return fmt.Errorf("register node: get %s: %w", m.cfg.NodeName, err)
 	}
+	if node, err = m.reconcileNodeLabels(rctx, node); err != nil {
+		return err
+	}
 	if now.Sub(*lastStatus) >= m.cfg.NodeStatusInterval || !mirrorpod.NodeReady(node) {
 		if err := m.patchNodeStatus(rctx, node, now); err != nil {
 			return err
@@ -620,6 +637,22 @@ func (m *Manager) ensureNode(ctx context.Context, lastStatus *time.Time) error {
 		*lastStatus = now
 	}
 	return m.renewLease(rctx, node, now)
+}
+
+// reconcileNodeLabels patches the Node's labels when they differ from the configured ones (see
+// mirrorpod.NodeLabelsPatch) and returns the Node as it is now.
+func (m *Manager) reconcileNodeLabels(ctx context.Context, node *corev1.Node) (*corev1.Node, error) {
+	patch, err := mirrorpod.NodeLabelsPatch(node, m.cfg.Node)
+	if err != nil || patch == nil {
+		return node, err
+	}
+	patched, err := m.cfg.Client.CoreV1().Nodes().Patch(ctx, m.cfg.NodeName, types.MergePatchType, patch, metav1.PatchOptions{})
+	m.count("patch_node_labels", err)
+	if err != nil {
+		return node, fmt.Errorf("node labels: patch %s: %w", m.cfg.NodeName, err)
+	}
+	m.log.Info("node: labels reconciled", "node", m.cfg.NodeName, "patch", string(patch))
+	return patched, nil
 }
 
 func (m *Manager) patchNodeStatus(ctx context.Context, node *corev1.Node, now time.Time) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,7 +142,11 @@ func (s Spec) Validate(fldPath string) error {
 	}
 	if s.SHA256 != "" {
 		if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != 32 {
-			bad("sha256", "%q is not 64 hexadecimal digits", s.SHA256)
+			hint := ""
+			if _, err := strconv.ParseFloat(s.SHA256, 64); err == nil {
+				hint = " (an unquoted all-digit value is read by YAML as a number: quote it)"
+			}
+			bad("sha256", "%q is not 64 hexadecimal digits%s", s.SHA256, hint)
 		}
 	}
 	if len(s.Settings) > 0 && !json.Valid(s.Settings) {

@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/staticlet/staticlet/host/pod"
 )
 
 // Resource names the API server knows without a domain prefix.
@@ -177,7 +179,7 @@ func validatePodResources(spec *corev1.PodSpec, fldPath *field.Path) field.Error
 	// Claims are refused by ValidateStaticPodRestrictions.
 	errs := validateResourceRequirements(spec.Resources, validatePodLevelResourceName, resourcesPath)
 
-	requests := aggregateContainerResources(spec, func(c *corev1.Container) corev1.ResourceList { return c.Resources.Requests })
+	requests := pod.AggregateResources(spec, func(c *corev1.Container) corev1.ResourceList { return c.Resources.Requests })
 	for _, name := range sortedResourceNames(requests) {
 		podRequest, ok := spec.Resources.Requests[name]
 		if sum := requests[name]; ok && sum.Cmp(podRequest) > 0 {
@@ -185,7 +187,7 @@ func validatePodResources(spec *corev1.PodSpec, fldPath *field.Path) field.Error
 				fmt.Sprintf("must be greater than or equal to aggregate container requests of %s", sum.String())))
 		}
 	}
-	limits := aggregateContainerResources(spec, func(c *corev1.Container) corev1.ResourceList { return c.Resources.Limits })
+	limits := pod.AggregateResources(spec, func(c *corev1.Container) corev1.ResourceList { return c.Resources.Limits })
 	for _, name := range sortedResourceNames(limits) {
 		podLimit, ok := spec.Resources.Limits[name]
 		if sum := limits[name]; ok && isHugePages(name) && sum.Cmp(podLimit) > 0 {
@@ -204,48 +206,4 @@ func validatePodResources(spec *corev1.PodSpec, fldPath *field.Path) field.Error
 		}
 	}
 	return errs
-}
-
-// aggregateContainerResources is the pod's effective need: regular
-// containers and sidecars run together; each ordinary init container runs
-// alone beside the sidecars started before it; the pod needs the larger.
-func aggregateContainerResources(spec *corev1.PodSpec, of func(*corev1.Container) corev1.ResourceList) corev1.ResourceList {
-	total := corev1.ResourceList{}
-	for i := range spec.Containers {
-		addResources(total, of(&spec.Containers[i]))
-	}
-	sidecars := corev1.ResourceList{}
-	peakInit := corev1.ResourceList{}
-	for i := range spec.InitContainers {
-		c := &spec.InitContainers[i]
-		own := of(c)
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			addResources(total, own)
-			addResources(sidecars, own)
-			maxResources(peakInit, sidecars)
-			continue
-		}
-		running := corev1.ResourceList{}
-		addResources(running, own)
-		addResources(running, sidecars)
-		maxResources(peakInit, running)
-	}
-	maxResources(total, peakInit)
-	return total
-}
-
-func addResources(into, from corev1.ResourceList) {
-	for name, q := range from {
-		sum := into[name]
-		sum.Add(q)
-		into[name] = sum
-	}
-}
-
-func maxResources(into, from corev1.ResourceList) {
-	for name, q := range from {
-		if current, ok := into[name]; !ok || q.Cmp(current) > 0 {
-			into[name] = q.DeepCopy()
-		}
-	}
 }

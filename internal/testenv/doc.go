@@ -11,5 +11,7 @@
 //
 // IO: runs bash with the script (which may apt-get install containerd, runc and busybox-static),
 // creates and deletes the state directory, and talks gRPC to containerd through its Go client:
-// ImportBusybox builds the busybox image with package ociimage, imports and unpacks it.
+// ImportBusybox builds the busybox image with package ociimage, imports and unpacks it;
+// ImportProbeImage does the same for the busybox image plus the probeserver command, which it first
+// compiles with `go build`.
 package testenv

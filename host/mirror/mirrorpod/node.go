@@ -1,8 +1,12 @@
 package mirrorpod
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	goruntime "runtime"
+	"slices"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -34,18 +38,32 @@ type NodeOptions struct {
 	AgentVersion string
 }
 
-// NodeObject is the Node this agent registers (pure: addresses and capacity are in opts).
-func NodeObject(name string, opts NodeOptions, now time.Time) *corev1.Node {
+// ManagedLabelsAnnotation lists, comma-separated and sorted, the configured node labels staticlet last set
+// on its Node. A label dropped from the configuration is removed from the Node; labels others set (an
+// operator, a controller) are never touched. The kubelet applies --node-labels only when it registers the
+// Node; staticlet keeps them in line.
+const ManagedLabelsAnnotation = "staticlet.dev/node-labels"
+
+// nodeLabels are the labels this agent wants on its Node: the well-known ones and the configured ones.
+func nodeLabels(name string, opts NodeOptions) map[string]string {
 	labels := map[string]string{
 		corev1.LabelHostname:   name,
 		corev1.LabelOSStable:   goruntime.GOOS,
 		corev1.LabelArchStable: goruntime.GOARCH,
 	}
-	for k, v := range opts.Labels {
-		labels[k] = v
-	}
+	maps.Copy(labels, opts.Labels)
+	return labels
+}
+
+func managedLabels(opts NodeOptions) string {
+	return strings.Join(slices.Sorted(maps.Keys(opts.Labels)), ",")
+}
+
+// NodeObject is the Node this agent registers (pure: addresses and capacity are in opts).
+func NodeObject(name string, opts NodeOptions, now time.Time) *corev1.Node {
 	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nodeLabels(name, opts),
+			Annotations: map[string]string{ManagedLabelsAnnotation: managedLabels(opts)}},
 		Status: corev1.NodeStatus{
 			Capacity:    opts.Capacity.DeepCopy(),
 			Allocatable: opts.Capacity.DeepCopy(),
@@ -127,6 +145,39 @@ func NodeStatusPatch(node *corev1.Node, opts NodeOptions, now time.Time) ([]byte
 		Allocatable: want.Allocatable, Addresses: want.Addresses}}, corev1.Node{})
 	if err != nil {
 		return nil, fmt.Errorf("node status patch: %s: %w", node.Name, err)
+	}
+	return patch, nil
+}
+
+// NodeLabelsPatch is the merge patch that brings an existing Node's labels in line with opts: the
+// well-known and configured labels set to their values, the labels listed in ManagedLabelsAnnotation but
+// no longer configured removed, the annotation updated. It is nil when the Node already matches.
+func NodeLabelsPatch(node *corev1.Node, opts NodeOptions) ([]byte, error) {
+	labels := map[string]any{}
+	for k, v := range nodeLabels(node.Name, opts) {
+		if got, ok := node.Labels[k]; !ok || got != v {
+			labels[k] = v
+		}
+	}
+	if prev := node.Annotations[ManagedLabelsAnnotation]; prev != "" {
+		for _, k := range strings.Split(prev, ",") {
+			if _, still := opts.Labels[k]; !still && k != corev1.LabelHostname && k != corev1.LabelOSStable && k != corev1.LabelArchStable {
+				if _, present := node.Labels[k]; present {
+					labels[k] = nil
+				}
+			}
+		}
+	}
+	want := managedLabels(opts)
+	got, annotated := node.Annotations[ManagedLabelsAnnotation]
+	if len(labels) == 0 && annotated && got == want {
+		return nil, nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"labels": labels, "annotations": map[string]string{ManagedLabelsAnnotation: want},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("node labels patch: %s: %w", node.Name, err)
 	}
 	return patch, nil
 }

@@ -3,6 +3,7 @@ package mirrorpod
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -85,7 +86,7 @@ func MirrorStatus(in StatusInput) corev1.PodStatus {
 	}
 	st.InitContainerStatuses = containerStatuses(in.Static.Spec.InitContainers, rs.InitContainerStatuses, "PodInitializing", in.LastError)
 	st.ContainerStatuses = containerStatuses(in.Static.Spec.Containers, rs.ContainerStatuses, waiting, in.LastError)
-	st.Conditions = conditions(st, rs.Conditions, prev.Conditions, in.Now)
+	st.Conditions = conditions(st, rs.Conditions, prev.Conditions, in.Now, in.Runtime != nil)
 	return st
 }
 
@@ -116,7 +117,7 @@ func containerStatuses(specs []corev1.Container, got []corev1.ContainerStatus, w
 
 // conditions computes the four pod conditions the kubelet reports, taking the runtime's when it reports them
 // and keeping the previous transition time of a condition whose status did not change.
-func conditions(st corev1.PodStatus, fromRuntime, prev []corev1.PodCondition, now time.Time) []corev1.PodCondition {
+func conditions(st corev1.PodStatus, fromRuntime, prev []corev1.PodCondition, now time.Time, sandboxReady bool) []corev1.PodCondition {
 	reported := map[corev1.PodConditionType]corev1.PodCondition{}
 	for _, c := range fromRuntime {
 		reported[c.Type] = c
@@ -153,10 +154,18 @@ func conditions(st corev1.PodStatus, fromRuntime, prev []corev1.PodCondition, no
 		return c
 	}
 	out := []corev1.PodCondition{
+		// The kubelet's: the pod's sandbox (namespaces, network) is set up, so containers can be created.
+		cond(corev1.PodReadyToStartContainers, sandboxReady, "", ""),
 		cond(corev1.PodInitialized, initialized, "ContainersNotInitialized", fmt.Sprintf("containers with incomplete status: %v", notInitialized)),
 		cond(corev1.PodReady, allReady, "ContainersNotReady", fmt.Sprintf("containers with unready status: %v", notReady)),
 		cond(corev1.ContainersReady, allReady, "ContainersNotReady", fmt.Sprintf("containers with unready status: %v", notReady)),
 		cond(corev1.PodScheduled, true, "", ""),
+	}
+	// Conditions of the runtime's own (staticlet.dev/PodNetwork) pass through after the standard ones.
+	for _, c := range fromRuntime {
+		if !slices.ContainsFunc(out, func(o corev1.PodCondition) bool { return o.Type == c.Type }) {
+			out = append(out, c)
+		}
 	}
 	before := map[corev1.PodConditionType]corev1.PodCondition{}
 	for _, c := range prev {

@@ -66,6 +66,9 @@ func TestMirrorStatus(t *testing.T) {
 			if condition(st, corev1.PodScheduled).Status != corev1.ConditionTrue || condition(st, corev1.PodInitialized).Status != corev1.ConditionTrue {
 				t.Errorf("conditions = %+v", st.Conditions)
 			}
+			if sandbox := condition(st, corev1.PodReadyToStartContainers).Status; (sandbox == corev1.ConditionTrue) != (tt.runtime != nil) {
+				t.Errorf("PodReadyToStartContainers = %s with runtime status %v", sandbox, tt.runtime != nil)
+			}
 			if len(st.ContainerStatuses) != 1 || st.ContainerStatuses[0].Image != "busybox:1" {
 				t.Fatalf("container statuses = %+v", st.ContainerStatuses)
 			}
@@ -167,5 +170,47 @@ func TestNodeObject(t *testing.T) {
 	l := LeaseObject("worker-1", "uid", t0)
 	if l.Namespace != NodeLeaseNamespace || *l.Spec.HolderIdentity != "worker-1" || *l.Spec.LeaseDurationSeconds != 40 || l.OwnerReferences[0].UID != "uid" {
 		t.Errorf("lease = %+v", l)
+	}
+}
+
+func TestNodeLabelsPatch(t *testing.T) {
+	opts := NodeOptions{Labels: map[string]string{"tier": "edge", "zone": "a"}}
+	n := NodeObject("worker-1", opts, t0)
+	if n.Annotations[ManagedLabelsAnnotation] != "tier,zone" {
+		t.Errorf("registered node annotation = %q", n.Annotations[ManagedLabelsAnnotation])
+	}
+	if p, err := NodeLabelsPatch(n, opts); err != nil || p != nil {
+		t.Errorf("matching node: patch %s, %v", p, err)
+	}
+	// Someone else's label stays; a changed value, a new label and a dropped one are reconciled.
+	n.Labels["team"] = "ops"
+	p, err := NodeLabelsPatch(n, NodeOptions{Labels: map[string]string{"tier": "core", "rack": "r1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"metadata":{"annotations":{"staticlet.dev/node-labels":"rack,tier"},"labels":{"rack":"r1","tier":"core","zone":null}}}`
+	if string(p) != want {
+		t.Errorf("patch\n got %s\nwant %s", p, want)
+	}
+	// A Node registered by someone else (no annotation): labels are added, none removed.
+	bare := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "worker-1", Labels: map[string]string{"zone": "b"}}}
+	p, _ = NodeLabelsPatch(bare, NodeOptions{})
+	if !strings.Contains(string(p), `"kubernetes.io/hostname":"worker-1"`) || strings.Contains(string(p), "null") {
+		t.Errorf("bare node patch %s", p)
+	}
+}
+
+// TestRuntimeConditionsPassThrough: a condition of the runtime's own (no CNI config) reaches the mirror.
+func TestRuntimeConditionsPassThrough(t *testing.T) {
+	network := corev1.PodCondition{Type: "staticlet.dev/PodNetwork", Status: corev1.ConditionFalse, Reason: "NoCNIConfig", Message: "no CNI network config in /etc/cni/net.d"}
+	rs := &corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{network},
+		ContainerStatuses: []corev1.ContainerStatus{running("nginx-container", "containerd://1", true, 0)}}
+	st := MirrorStatus(StatusInput{Static: staticPod("abc"), Runtime: rs, Mirror: apiMirror("abc", func(*corev1.Pod) {}), Now: t0})
+	got := condition(st, "staticlet.dev/PodNetwork")
+	if got.Status != corev1.ConditionFalse || got.Reason != "NoCNIConfig" || got.LastTransitionTime.IsZero() {
+		t.Errorf("network condition = %+v in %+v", got, st.Conditions)
+	}
+	if condition(st, corev1.PodReady).Status != corev1.ConditionTrue {
+		t.Errorf("the extra condition changed readiness: %+v", st.Conditions)
 	}
 }

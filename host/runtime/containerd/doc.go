@@ -10,9 +10,10 @@
 //   - a pod folder under StateDir/pods/<uid> with the pod's record
 //     (pod.json, the manifest it runs), its /etc/hosts, /etc/resolv.conf and
 //     /etc/hostname, its emptyDir volumes, and bind-mounted network, IPC and
-//     UTS namespaces created by staticlet itself (sandbox.go, netns_linux.go)
-//     that every container of the pod joins; a CNI plugin can later be given
-//     the network namespace's path;
+//     UTS namespaces created by staticlet itself (sandbox.go,
+//     namespaces_linux.go) that every container of the pod joins; the
+//     network one is attached to the pod network through CNI (network.go,
+//     package cni), and the pod's IPs are kept in network.json;
 //   - one containerd container per container run, labelled with the pod UID,
 //     namespace/name, config hash, container name, restart count and grace
 //     period (labels.go), so a restarted agent adopts running containers
@@ -30,10 +31,12 @@
 // OCI spec (spec.go) carries resources and the merged security context as
 // containerd's CRI plugin would build them for the kubelet.
 //
-// IO: gRPC to containerd (including exec probes and hooks); probe and hook
+// IO: gRPC to containerd (including exec probes and hooks); CNI plugins
+// run through package cni at pod setup and teardown; probe and hook
 // connections dialled from inside the pod's network namespace (setns on a
 // locked OS thread); files, mounts and namespaces under StateDir; log folders under PodLogDir;
-// reads of cgroup files to tell OOM kills apart; reads of Localhost seccomp
+// each pod's cgroup made and removed through package cgroups (cgroups.go),
+// and reads of cgroup files to tell OOM kills apart; reads of Localhost seccomp
 // profiles under SeccompProfileRoot.
 // No negative oom_score_adj is ever set: containers inherit the shim's.
 package containerd

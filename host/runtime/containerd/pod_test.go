@@ -196,7 +196,8 @@ func TestResources(t *testing.T) {
 	if st, _ := rt.PodStatus(p.UID); st.QOSClass != corev1.PodQOSBurstable {
 		t.Errorf("qosClass %q, want Burstable", st.QOSClass)
 	}
-	rel := filepath.Join(e.namespace, strings.TrimPrefix(cs.ContainerID, "containerd://"))
+	// The container's cgroup is below its pod's: <root>/kubepods/burstable/pod<uid>/<id>.
+	rel := filepath.Join(e.namespace, "kubepods", "burstable", "pod"+string(p.UID), strings.TrimPrefix(cs.ContainerID, "containerd://"))
 	read := func(parts ...string) string {
 		b, err := os.ReadFile(filepath.Join(append([]string{"/sys/fs/cgroup"}, parts...)...))
 		if err != nil {

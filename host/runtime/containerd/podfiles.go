@@ -24,7 +24,7 @@ func podHostname(pod *corev1.Pod) string {
 
 // hostsFile is the /etc/hosts the kubelet writes: for a host-network pod the
 // host's own file, otherwise the standard local entries; then hostAliases.
-// Pods have no IP before CNI is plugged in, so no line maps the hostname.
+// The pod's IPs (none with loopback only) map its hostname.
 func hostsFile(pod *corev1.Pod, hostHosts []byte, podIPs []string) []byte {
 	var b bytes.Buffer
 	if pod.Spec.HostNetwork {

@@ -172,8 +172,11 @@ func allTerminated(views []containerStatusView) bool {
 // memory over all its containers (init containers too): BestEffort without
 // any request or limit; Guaranteed when every container limits both and
 // every request equals its limit (a request left out defaults to the
-// limit); Burstable otherwise.
+// limit); Burstable otherwise. Pod-level resources decide alone when set.
 func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
+	if qos, ok := podLevelQOS(pod); ok {
+		return qos
+	}
 	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
 	add := func(list corev1.ResourceList, name corev1.ResourceName, q resource.Quantity) {
 		sum := list[name]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/staticlet/staticlet/host/agent"
+	"github.com/staticlet/staticlet/host/network/cni"
+	"github.com/staticlet/staticlet/host/runtime/cgroups"
 )
 
 // Options configure the runtime.
@@ -50,6 +53,25 @@ type Options struct {
 	// names, as the kubelet's <root-dir>/seccomp; default
 	// /var/lib/kubelet/seccomp.
 	SeccompProfileRoot string
+	// SeccompDefault makes RuntimeDefault the seccomp profile of containers
+	// that set none, as the KubeletConfiguration's seccompDefault.
+	SeccompDefault bool
+	// Sysctls says which pod sysctls run: the kubelet's safe set plus the
+	// KubeletConfiguration's allowedUnsafeSysctls.
+	Sysctls SysctlPolicy
+	// Network attaches pods without hostNetwork to the pod network
+	// through CNI (network.go); a zero value gives them loopback only.
+	Network NetworkOptions
+	// NodeIP is the node's address: the pods' hostIP and a host-network
+	// pod's podIP; empty leaves both unset.
+	NodeIP string
+	// Cgroups places pod cgroups as the kubelet does with the
+	// KubeletConfiguration's cgroupRoot, cgroupsPerQOS and cgroupDriver
+	// (cgroups.go); an empty Root is /<Namespace>.
+	Cgroups cgroups.Layout
+	// PodPidsLimit is the KubeletConfiguration's podPidsLimit: the pids
+	// limit of each pod's cgroup; -1 and 0 mean unlimited.
+	PodPidsLimit int64
 	// PullTimeout bounds one image pull; default 5 minutes.
 	PullTimeout time.Duration
 	Logger      hclog.Logger
@@ -76,6 +98,12 @@ type Runtime struct {
 	// configs caches image configs by manifest digest: content-addressed,
 	// so they never change.
 	configs sync.Map
+	// hostSecurity is what the host offers pods' security contexts.
+	hostSecurity hostSecurity
+	// cni is nil when Options.Network has no conf dir.
+	cni *cni.Plugins
+	// cgroups makes and removes pod cgroups on this host's hierarchies.
+	cgroups *cgroups.Manager
 }
 
 func (r *Runtime) imageConfig(ctx context.Context, img client.Image) (ocispec.ImageConfig, error) {
@@ -109,6 +137,25 @@ func New(opts Options) (*Runtime, error) {
 			errs = append(errs, fmt.Errorf("%s %q must be an absolute path", name, p))
 		}
 	}
+	if err := opts.Sysctls.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if opts.NodeIP != "" && net.ParseIP(opts.NodeIP) == nil {
+		errs = append(errs, fmt.Errorf("node IP %q is not an IP address", opts.NodeIP))
+	}
+	var plugins *cni.Plugins
+	if n := opts.Network; n.CNIConfDir != "" {
+		if n.CNICacheDir == "" {
+			n.CNICacheDir = filepath.Join(opts.StateDir, "cni-cache")
+		}
+		if len(n.CNIBinDirs) == 0 {
+			n.CNIBinDirs = cni.DefaultBinDirs()
+		}
+		var err error
+		if plugins, err = cni.New(cni.Config{ConfDir: n.CNIConfDir, BinDirs: n.CNIBinDirs, CacheDir: n.CNICacheDir}); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("containerd runtime: %w", err)
 	}
@@ -139,6 +186,11 @@ func New(opts Options) (*Runtime, error) {
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "pods"), 0o700); err != nil {
 		return nil, fmt.Errorf("containerd runtime: state dir: %w", err)
 	}
+	cgroupDefaults(&opts)
+	cgroupManager, err := cgroups.Detect()
+	if err != nil {
+		return nil, fmt.Errorf("containerd runtime: %w", err)
+	}
 	// A short reconnect cap: after a containerd restart the agent should
 	// notice within seconds, not the gRPC default of two minutes.
 	c, err := client.New(opts.Address, client.WithDefaultNamespace(opts.Namespace), client.WithTimeout(2*time.Second))
@@ -146,7 +198,10 @@ func New(opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("containerd runtime: connect %s: %w", opts.Address, err)
 	}
 	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), opts.Namespace))
-	return &Runtime{opts: opts, log: opts.Logger, client: c, ctx: ctx, cancel: cancel, workers: map[types.UID]*worker{}}, nil
+	r := &Runtime{opts: opts, log: opts.Logger, client: c, ctx: ctx, cancel: cancel, workers: map[types.UID]*worker{}, hostSecurity: detectHostSecurity(""), cni: plugins}
+	r.cgroups = cgroupManager
+	r.logCgroupLayout()
+	return r, nil
 }
 
 // Close ends every pod worker, leaving the containers running for the next
@@ -253,6 +308,12 @@ func (r *Runtime) startWorker(w *worker) {
 func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
 	key := pod.Namespace + "/" + pod.Name
 	if err := checkSupported(pod); err != nil {
+		return fmt.Errorf("start pod %s: %w", key, err)
+	}
+	if err := checkHostSupport(pod, r.hostSecurity); err != nil {
+		return fmt.Errorf("start pod %s: %w", key, err)
+	}
+	if _, err := podSysctls(pod, r.opts.Sysctls); err != nil {
 		return fmt.Errorf("start pod %s: %w", key, err)
 	}
 	r.mu.Lock()

@@ -26,6 +26,14 @@ type sandbox struct {
 	namespaces                          map[specs.LinuxNamespaceType]string
 	volumes                             map[string]volumeSource
 	hostHostname                        string
+	// cgroupParent is the cgroup the pod's containers go under: the pod's
+	// own (cgroups.go).
+	cgroupParent string
+	// podIPs are the pod's addresses (network.go), IPv4 first.
+	podIPs []string
+	// noNetworkConfig is the CNI conf dir that had no config when the
+	// pod was set up: it runs with loopback only.
+	noNetworkConfig string
 }
 
 // volumeSource is where a pod volume is on the host. hostPathType is
@@ -93,6 +101,11 @@ func (r *Runtime) setupSandbox(pod *corev1.Pod) (*sandbox, error) {
 		volumes:      map[string]volumeSource{},
 	}
 	sb.hostHostname, _ = os.Hostname()
+	cgroupParent, err := r.ensurePodCgroup(pod)
+	if err != nil {
+		return nil, err
+	}
+	sb.cgroupParent = cgroupParent
 	hostHosts, _ := os.ReadFile(r.opts.HostsFile)
 	hostResolv, _ := os.ReadFile(r.opts.ResolvConf)
 	files := map[string][]byte{
@@ -119,11 +132,18 @@ func (r *Runtime) setupSandbox(pod *corev1.Pod) (*sandbox, error) {
 	sb.namespaces = ns
 	for _, v := range pod.Spec.Volumes {
 		src, err := prepareVolume(dir, pod, r.opts.NodeName, v)
+		if err == nil {
+			err = applyFSGroup(pod, v, src)
+		}
 		if err != nil {
 			releaseNamespaces(sb.namespaces)
 			return nil, err
 		}
 		sb.volumes[v.Name] = src
+	}
+	if err := r.setupNetwork(pod, sb); err != nil {
+		releaseNamespaces(sb.namespaces)
+		return nil, err
 	}
 	return sb, nil
 }
@@ -351,6 +371,12 @@ func (r *Runtime) teardownSandbox(uid, namespace, name string) error {
 	for k, v := range nsKinds {
 		paths[k] = filepath.Join(dir, "ns", v.proc)
 	}
+	// DEL before the network namespace goes, so plugins can clean up in
+	// it; a failed DEL keeps everything for the stop to be retried, as the
+	// kubelet keeps a sandbox whose network teardown failed.
+	if err := r.teardownNetwork(uid, dir); err != nil {
+		return err
+	}
 	if err := releaseNamespaces(paths); err != nil {
 		errs = append(errs, err)
 	}
@@ -368,6 +394,8 @@ func (r *Runtime) teardownSandbox(uid, namespace, name string) error {
 			}
 		}
 	}
+	// The containers are gone: their pod's cgroup can go.
+	r.removePodCgroup(uid)
 	// The record goes last: while it exists a restarted agent finds the pod.
 	for _, sub := range []string{"ns", "volumes", "hosts", "resolv.conf", "hostname"} {
 		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {

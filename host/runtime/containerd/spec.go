@@ -46,9 +46,18 @@ func checkSupported(pod *corev1.Pod) error {
 	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
 		bad("spec.os.name", "only Linux pods run on containerd with runc")
 	}
+	if pod.Spec.HostUsers != nil && !*pod.Spec.HostUsers {
+		bad("spec.hostUsers", "user namespaces are not implemented: the pod would run in the host's user namespace, which is what hostUsers: false asks not to do")
+	}
+	if pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace {
+		bad("spec.shareProcessNamespace", "no pause process holds a pod-wide PID namespace; each container has its own")
+	}
 	check := func(field string, c *corev1.Container) {
 		if c.TTY {
 			bad(field+".tty", "static pods have no attach, so a terminal would never be read")
+		}
+		if sc := c.SecurityContext; sc != nil && sc.ProcMount != nil && *sc.ProcMount == corev1.UnmaskedProcMount {
+			bad(field+".securityContext.procMount", "Unmasked needs a user namespace (hostUsers: false), which is not implemented")
 		}
 		if c.Stdin || c.StdinOnce {
 			bad(field+".stdin", "static pods have no attach, so standard input would never be written")
@@ -155,7 +164,7 @@ func fieldValue(pod *corev1.Pod, nodeName, path string) (string, error) {
 	case "spec.serviceAccountName":
 		return pod.Spec.ServiceAccountName, nil
 	case "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs":
-		return "", nil // no pod network yet; see docs/operations.md
+		return statusIPField(pod, path), nil // filled by withNetworkStatus
 	}
 	for _, prefix := range []string{"metadata.labels['", "metadata.annotations['"} {
 		if key, ok := strings.CutPrefix(path, prefix); ok && strings.HasSuffix(key, "']") {
@@ -289,6 +298,13 @@ type specInput struct {
 	sandbox   *sandbox
 	// seccompRoot is where Localhost seccomp profiles are.
 	seccompRoot string
+	// seccompDefault makes an unset seccompProfile RuntimeDefault, as the
+	// KubeletConfiguration's seccompDefault.
+	seccompDefault bool
+	// host is what this host's kernel and runc offer.
+	host hostSecurity
+	// sysctls is which pod sysctls the node allows.
+	sysctls SysctlPolicy
 }
 
 // specOpts builds the container's OCI spec options. Nothing here sets an
@@ -359,6 +375,11 @@ func specOpts(in specInput) ([]oci.SpecOpts, error) {
 		if err != nil {
 			return nil, fmt.Errorf("container %s: volumeMount %s: %w", c.Name, vm.Name, err)
 		}
+		if rro := vm.RecursiveReadOnly; rro != nil && (*rro == corev1.RecursiveReadOnlyEnabled || *rro == corev1.RecursiveReadOnlyIfPossible && in.host.recursiveReadOnly) {
+			// runc makes the bind and everything below it read-only with
+			// mount_setattr; checkHostSupport refused Enabled without it.
+			m.Options[slices.Index(m.Options, "ro")] = "rro"
+		}
 		mounts = append(mounts, m)
 		// As containerd's CRI plugin: the root's propagation lets a shared
 		// or slave mount below it propagate.
@@ -380,12 +401,27 @@ func specOpts(in specInput) ([]oci.SpecOpts, error) {
 		})
 	}
 
-	sec, err := securityOpts(effectiveSecurity(pod, c), in.image.User, in.seccompRoot)
+	effective := effectiveSecurity(pod, c)
+	if effective.seccomp == nil && in.seccompDefault {
+		effective.seccomp = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	}
+	sec, err := securityOpts(effective, in.image.User, in.seccompRoot)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	opts = append(opts, sec...)
+	lsm, err := lsmOpts(pod, c, effective.privileged, in.host)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	opts = append(opts, lsm...)
+	sysctls, err := podSysctls(pod, in.sysctls)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	opts = append(opts, withSysctls(sysctls))
 	opts = append(opts, resourceOpts(c)...)
+	opts = append(opts, withCgroupParent(in.sandbox.cgroupParent))
 	return opts, nil
 }
 

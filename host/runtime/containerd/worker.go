@@ -1,8 +1,6 @@
 package containerd
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -163,6 +161,9 @@ type worker struct {
 	// an init container failed for good): sidecars are stopped and not
 	// restarted.
 	finishing bool
+	// deadlineExceeded is set once activeDeadlineSeconds ran out: nothing
+	// starts again and the pod is Failed.
+	deadlineExceeded bool
 }
 
 func newWorker(r *Runtime, uid types.UID, pod *corev1.Pod, sb *sandbox, labels map[string]string) *worker {
@@ -207,6 +208,7 @@ func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
 	wctx, cancelWatches := context.WithCancel(ctx)
 	defer cancelWatches()
+	w.loadLifetime()
 	if len(w.adopted) > 0 {
 		w.adopt(wctx, w.adopted)
 		w.adopted = nil
@@ -254,7 +256,10 @@ func (w *worker) nextAttempt() (time.Time, bool) {
 			at, found = cs.pendingAt, true
 		}
 	}
-	return at, found && !w.stopping
+	if d, ok := w.activeDeadline(); ok && (!found || d.Before(at)) {
+		at, found = d, true
+	}
+	return at, found && !w.stopping && !w.deadlineExceeded
 }
 
 // interrupt cancels a start in progress (a slow pull) so a stop is served
@@ -319,7 +324,7 @@ func (w *worker) startable() int {
 }
 
 func (w *worker) sync(ctx context.Context) {
-	if w.pod == nil || w.stopping {
+	if w.pod == nil || w.stopping || w.enforceDeadline(ctx) {
 		return
 	}
 	for {
@@ -543,7 +548,8 @@ func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerStat
 	if err != nil {
 		return fmt.Errorf("image config of %s: %w", cs.image, err)
 	}
-	opts, err := specOpts(specInput{pod: w.pod, container: cs.spec, image: imgConfig, nodeName: w.rt.opts.NodeName, sandbox: w.sandbox, seccompRoot: w.rt.opts.SeccompProfileRoot})
+	opts, err := specOpts(specInput{pod: w.rt.withNetworkStatus(w.pod, w.sandbox), container: cs.spec, image: imgConfig, nodeName: w.rt.opts.NodeName, sandbox: w.sandbox, seccompRoot: w.rt.opts.SeccompProfileRoot,
+		seccompDefault: w.rt.opts.SeccompDefault, host: w.rt.hostSecurity, sysctls: w.rt.opts.Sysctls})
 	if err != nil {
 		return err
 	}
@@ -742,8 +748,8 @@ func (w *worker) onExit(ctx context.Context, ex taskExit) {
 	if cs.killMessage != "" {
 		term.Message, cs.killMessage = cs.killMessage, ""
 	}
-	if w.stopping {
-		cs.terminated = term
+	if w.stopping || w.deadlineExceeded {
+		cs.terminated, cs.pending = term, false
 		return
 	}
 	policy := corev1.RestartPolicyNever
@@ -800,23 +806,7 @@ func (w *worker) oomKilled(cs *containerState) bool {
 	if cs.ctr == nil {
 		return false
 	}
-	rel := filepath.Join(w.rt.opts.Namespace, cs.ctr.ID())
-	for _, f := range []string{
-		filepath.Join("/sys/fs/cgroup/memory", rel, "memory.oom_control"),
-		filepath.Join("/sys/fs/cgroup", rel, "memory.events"),
-	} {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			if n, ok := strings.CutPrefix(sc.Text(), "oom_kill "); ok && strings.TrimSpace(n) != "0" {
-				return true
-			}
-		}
-	}
-	return false
+	return w.rt.oomKilledIn(w.sandbox, cs.ctr.ID())
 }
 
 // adopt takes over containers an earlier agent started: the latest run of
@@ -1105,8 +1095,10 @@ func (w *worker) publish() {
 		policy = w.pod.Spec.RestartPolicy
 	}
 	st := buildPodStatus(policy, w.startTime, views)
+	w.applyDeadlineStatus(&st)
 	if w.pod != nil {
 		st.QOSClass = w.qos
+		w.rt.applyNetworkStatus(&st, w.sandbox)
 	}
 	w.status.Store(&st)
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"runtime"
 	"slices"
 	"strings"
@@ -65,6 +66,18 @@ type Options struct {
 	StopSignal string
 	User       string
 	Labels     map[string]string
+
+	// Files are added to the layer besides busybox (say a test server in /usr/local/bin), with
+	// their missing parent folders (0755).
+	Files []File
+}
+
+// File is a regular file Build adds to the image.
+type File struct {
+	// Path is where the file goes, relative to the root: "usr/local/bin/probeserver".
+	Path string
+	Mode int64
+	Data []byte
 }
 
 // Image describes the archive Build wrote.
@@ -112,7 +125,7 @@ func Build(w io.Writer, opts Options) (Image, error) {
 		return Image{}, err
 	}
 
-	layer, err := buildLayer(busybox, applets)
+	layer, err := buildLayer(busybox, applets, opts.Files)
 	if err != nil {
 		return Image{}, err
 	}
@@ -266,7 +279,7 @@ const (
 )
 
 // buildLayer returns the image's root filesystem as an uncompressed tar.
-func buildLayer(busybox []byte, applets []string) ([]byte, error) {
+func buildLayer(busybox []byte, applets []string, files []File) ([]byte, error) {
 	entries := []tarEntry{
 		dir("bin/", 0o755),
 		file("bin/busybox", 0o755, busybox),
@@ -288,6 +301,11 @@ func buildLayer(busybox []byte, applets []string) ([]byte, error) {
 	for _, applet := range applets {
 		entries = append(entries, symlink("bin/"+applet, "busybox"))
 	}
+	extra, err := fileEntries(entries, files)
+	if err != nil {
+		return nil, err
+	}
+	entries = append(entries, extra...)
 	// Name order puts every directory before what it contains.
 	slices.SortFunc(entries, func(a, b tarEntry) int { return strings.Compare(a.header.Name, b.header.Name) })
 	var layer bytes.Buffer
@@ -299,6 +317,33 @@ func buildLayer(busybox []byte, applets []string) ([]byte, error) {
 		return nil, fmt.Errorf("build layer: %w", err)
 	}
 	return layer.Bytes(), nil
+}
+
+// fileEntries returns the entries for files and for their parent folders not among existing.
+func fileEntries(existing []tarEntry, files []File) ([]tarEntry, error) {
+	have := make(map[string]bool, len(existing))
+	for _, e := range existing {
+		have[strings.TrimSuffix(e.header.Name, "/")] = true
+	}
+	var entries []tarEntry
+	for _, f := range files {
+		name := path.Clean(f.Path)
+		if path.IsAbs(name) || name == "." || strings.HasPrefix(name, "../") || name == ".." {
+			return nil, fmt.Errorf("%w: Files: %q is not a relative path inside the image", ErrInvalidOptions, f.Path)
+		}
+		if have[name] {
+			return nil, fmt.Errorf("%w: Files: %q is already in the image", ErrInvalidOptions, f.Path)
+		}
+		for parent := path.Dir(name); parent != "."; parent = path.Dir(parent) {
+			if !have[parent] {
+				have[parent] = true
+				entries = append(entries, dir(parent+"/", 0o755))
+			}
+		}
+		have[name] = true
+		entries = append(entries, file(name, f.Mode, f.Data))
+	}
+	return entries, nil
 }
 
 type tarEntry struct {

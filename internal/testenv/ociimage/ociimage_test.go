@@ -30,6 +30,7 @@ func TestBuildReadsBack(t *testing.T) {
 		WorkingDir:  "/tmp",
 		StopSignal:  "SIGUSR1",
 		User:        "65534",
+		Files:       []ociimage.File{{Path: "usr/local/bin/probeserver", Mode: 0o755, Data: []byte("server")}},
 	}
 	var archive bytes.Buffer
 	img, err := ociimage.Build(&archive, opts)
@@ -97,6 +98,9 @@ func TestBuildReadsBack(t *testing.T) {
 	checkHeader(t, headers, "tmp/", tar.TypeDir, 0o1777, "")
 	checkHeader(t, headers, "etc/passwd", tar.TypeReg, 0o644, "")
 	checkHeader(t, headers, "etc/group", tar.TypeReg, 0o644, "")
+	checkHeader(t, headers, "usr/local/", tar.TypeDir, 0o755, "")
+	checkHeader(t, headers, "usr/local/bin/", tar.TypeDir, 0o755, "")
+	checkHeader(t, headers, "usr/local/bin/probeserver", tar.TypeReg, 0o755, "")
 	if _, ok := headers["bin/busybox/busybox"]; ok {
 		t.Error("busybox linked to itself")
 	}
@@ -132,6 +136,9 @@ func TestBuildRejects(t *testing.T) {
 		{"name without domain", ociimage.Options{Name: "busybox:latest", BusyboxPath: static, Applets: []string{}}, ociimage.ErrInvalidOptions},
 		{"name without tag", ociimage.Options{Name: "staticlet.test/busybox", BusyboxPath: static, Applets: []string{}}, ociimage.ErrInvalidOptions},
 		{"applet with slash", ociimage.Options{BusyboxPath: static, Applets: []string{"../sh"}}, ociimage.ErrInvalidOptions},
+		{"absolute file path", ociimage.Options{BusyboxPath: static, Applets: []string{}, Files: []ociimage.File{{Path: "/etc/x"}}}, ociimage.ErrInvalidOptions},
+		{"file outside the root", ociimage.Options{BusyboxPath: static, Applets: []string{}, Files: []ociimage.File{{Path: "a/../../x"}}}, ociimage.ErrInvalidOptions},
+		{"file over busybox", ociimage.Options{BusyboxPath: static, Applets: []string{}, Files: []ociimage.File{{Path: "bin/busybox"}}}, ociimage.ErrInvalidOptions},
 		{"missing busybox", ociimage.Options{BusyboxPath: filepath.Join(t.TempDir(), "none"), Applets: []string{}}, os.ErrNotExist},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
