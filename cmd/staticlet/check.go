@@ -16,6 +16,7 @@ import (
 	"github.com/staticlet/staticlet/host/admission"
 	"github.com/staticlet/staticlet/host/desired"
 	"github.com/staticlet/staticlet/host/logging"
+	"github.com/staticlet/staticlet/host/plan"
 	"github.com/staticlet/staticlet/host/source"
 	"github.com/staticlet/staticlet/host/source/file"
 )
@@ -35,7 +36,12 @@ type checkEntry struct {
 	Warnings  []string           `json:"warnings,omitempty"`
 	Audit     []string           `json:"audit,omitempty"`
 	Mutations []string           `json:"mutations,omitempty"`
-	Pod       *corev1.Pod        `json:"pod,omitempty"`
+	// StartAfter says what the staticlet.dev/start-after annotation will
+	// make the pod wait for that no manifest checked provides, or the cycle
+	// it is on (then StartAfterCycle is set and check fails).
+	StartAfter      string      `json:"startAfter,omitempty"`
+	StartAfterCycle bool        `json:"startAfterCycle,omitempty"`
+	Pod             *corev1.Pod `json:"pod,omitempty"`
 }
 
 func newCheckCommand() *cobra.Command {
@@ -46,8 +52,9 @@ func newCheckCommand() *cobra.Command {
 		Short: "Read manifests exactly as the agent would and print each file's verdict",
 		Long: `check reads the given files and folders (default: staticPodPath) with the agent's own code
 path (file rules, decoding, defaulting, validation, duplicate names) and prints per file the verdict
-and the resulting pod. Exit status: 0 when every manifest is accepted, 1 when any is rejected,
-2 on a usage or configuration error.`,
+and the resulting pod, and what staticlet.dev/start-after annotations wait for that no manifest
+checked provides. Exit status: 0 when every manifest is accepted, 1 when any is rejected or on a
+start-after cycle (those pods would never start), 2 on a usage or configuration error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch output {
 			case "table", "json", "yaml":
@@ -76,7 +83,7 @@ and the resulting pod. Exit status: 0 when every manifest is accepted, 1 when an
 				return err
 			}
 			for _, m := range result.Manifests {
-				if m.Verdict == admission.Rejected {
+				if m.Verdict == admission.Rejected || m.StartAfterCycle {
 					return &exitError{code: exitRejected}
 				}
 			}
@@ -106,8 +113,14 @@ func checkPaths(ctx context.Context, roots []string, opts admission.Options, now
 	}
 	snap := desired.NewBuilder(0).Build(results, now)
 	pods := map[string]*corev1.Pod{}
+	var desiredPods []plan.Desired
 	for _, p := range snap.Pods {
 		pods[p.Key] = p.Pod
+		desiredPods = append(desiredPods, plan.Desired{Key: p.Key, UID: p.UID, Pod: p.Pod, ManifestName: p.ManifestName})
+	}
+	ordering := map[string]plan.Waiting{}
+	for _, w := range plan.DependencyProblems(desiredPods) {
+		ordering[w.Key] = w
 	}
 	byFile := map[string]admission.Result{}
 	for _, r := range results {
@@ -122,6 +135,9 @@ func checkPaths(ctx context.Context, roots []string, opts admission.Options, now
 		if f.PodKey != "" {
 			e.Namespace, e.Name, _ = strings.Cut(f.PodKey, "/")
 			e.Pod = pods[f.PodKey]
+			if w, ok := ordering[f.PodKey]; ok && w.UID == f.UID {
+				e.StartAfter, e.StartAfterCycle = w.Message, w.Reason == plan.ReasonDependencyCycle
+			}
 		} else if r, ok := byFile[f.File]; ok && r.Pod != nil {
 			e.Namespace, e.Name = r.Pod.Namespace, r.Pod.Name
 		}
@@ -182,6 +198,11 @@ func printCheck(w io.Writer, format string, out checkOutput) error {
 		}
 		for _, c := range m.Mutations {
 			fmt.Fprintf(w, "    mutated: %s\n", c)
+		}
+		if m.StartAfterCycle {
+			fmt.Fprintf(w, "    error: %s\n", m.StartAfter)
+		} else if m.StartAfter != "" {
+			fmt.Fprintf(w, "    start-after: %s\n", m.StartAfter)
 		}
 	}
 	return nil

@@ -109,6 +109,8 @@ func printStatusTable(out io.Writer, st statusapi.Status) error {
 		fmt.Fprintf(tw, "%s/%s\t%s\t%v\t%d\t%s\t%s\n", p.Namespace, p.Name, phase, p.Ready, p.Restarts, strings.Join(cs, ","), p.File)
 		if p.LastError != "" {
 			fmt.Fprintf(tw, "  last error: %s\t\t\t\t\t\n", p.LastError)
+		} else if p.Message != "" {
+			fmt.Fprintf(tw, "  %s: %s\t\t\t\t\t\n", p.Reason, p.Message)
 		}
 	}
 	fmt.Fprintln(tw)

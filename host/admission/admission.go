@@ -52,10 +52,14 @@ type Result struct {
 	File   string
 	Digest string
 	// Verdict is Accepted exactly when Pod is set.
-	Verdict  Verdict
-	Pod      *corev1.Pod
-	Reasons  []Reason
-	Warnings []string
+	Verdict Verdict
+	Pod     *corev1.Pod
+	// ManifestName is the pod's metadata.name as the manifest (after
+	// mutating plugins) gives it, before the node-name suffix: the name
+	// other pods' staticlet.dev/start-after annotations use.
+	ManifestName string
+	Reasons      []Reason
+	Warnings     []string
 	// Audit holds plugin decisions in Audit mode: reported, not enforced.
 	Audit []string
 	// Mutations lists the changes mutating plugins made.
@@ -170,7 +174,7 @@ func (p *Pipeline) Admit(ctx context.Context, f source.File, now time.Time) Resu
 	if err != nil {
 		return reject(r, Reason{Message: err.Error()})
 	}
-	for _, fe := range validation.ValidatePod(static) {
+	for _, fe := range append(validation.ValidatePod(static), validation.ValidateStartAfter(static, doc.Pod.Name)...) {
 		r.Reasons = append(r.Reasons, Reason{Field: fe.Field, Message: fe.ErrorBody()})
 	}
 	if policy != nil {
@@ -187,6 +191,7 @@ func (p *Pipeline) Admit(ctx context.Context, f source.File, now time.Time) Resu
 	}
 	r.Verdict = Accepted
 	r.Pod = static
+	r.ManifestName = doc.Pod.Name
 	return r
 }
 

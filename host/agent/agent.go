@@ -23,6 +23,10 @@ const (
 	maxRetry     = time.Minute
 )
 
+// waitingPoll is how often a runtime that is no StatusNotifier is asked
+// for readiness while a pod waits for its start-after dependencies.
+const waitingPoll = time.Second
+
 // Config wires an agent.
 type Config struct {
 	Runtime  Runtime
@@ -58,6 +62,9 @@ type Agent struct {
 	results  map[string][]admission.Result
 	complete map[string]bool
 	observed map[types.UID]*podState
+	// waiting are the desired pods the planner holds back by their
+	// start-after annotation, as of the last reconcile.
+	waiting  map[types.UID]*waitState
 	snapshot desired.Snapshot
 	adopted  bool
 	done     chan opResult
@@ -70,6 +77,12 @@ type podState struct {
 	attempts int
 	lastErr  error
 	since    time.Time
+}
+
+type waitState struct {
+	plan.Waiting
+	file  string
+	since time.Time
 }
 
 type opResult struct {
@@ -95,6 +108,7 @@ func New(cfg Config) *Agent {
 		results:  map[string][]admission.Result{},
 		complete: map[string]bool{},
 		observed: map[types.UID]*podState{},
+		waiting:  map[types.UID]*waitState{},
 		done:     make(chan opResult),
 	}
 }
@@ -114,6 +128,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	wake := time.NewTimer(0)
 	defer wake.Stop()
 	adoptRetry := initialRetry
+	var statusChanged <-chan struct{} // nil: never ready
+	if n, ok := a.cfg.Runtime.(StatusNotifier); ok {
+		statusChanged = n.StatusChanged()
+	}
 
 	for {
 		if !a.adopted {
@@ -134,6 +152,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.cfg.PolicyChanged:
 			a.reevaluate(ctx)
 		case <-wake.C:
+		case <-statusChanged:
+			if len(a.waiting) == 0 {
+				continue // only a waiting pod acts on readiness
+			}
 		case reply := <-a.statusCh:
 			reply <- a.status()
 			continue
@@ -263,9 +285,15 @@ func (a *Agent) reconcile(ctx context.Context) time.Time {
 
 	in := plan.Input{AllowOrphanStops: a.allSourcesComplete(), Now: now}
 	for _, d := range a.snapshot.Pods {
-		in.Desired = append(in.Desired, plan.Desired{Key: d.Key, UID: d.UID, Pod: d.Pod})
+		in.Desired = append(in.Desired, plan.Desired{Key: d.Key, UID: d.UID, Pod: d.Pod, ManifestName: d.ManifestName})
 	}
 	for _, st := range a.observed {
+		st.obs.Ready = false
+		if st.obs.Phase == plan.Active {
+			if rs, ok := a.cfg.Runtime.PodStatus(st.obs.UID); ok {
+				st.obs.Ready = PodReady(rs)
+			}
+		}
 		in.Observed = append(in.Observed, st.obs)
 	}
 	sort.Slice(in.Observed, func(i, j int) bool { return in.Observed[i].UID < in.Observed[j].UID })
@@ -280,7 +308,35 @@ func (a *Agent) reconcile(ctx context.Context) time.Time {
 	for _, act := range out.Actions {
 		a.dispatch(ctx, act, files[act.UID], now)
 	}
-	return earliest(a.snapshot.NextChange, out.NextRetry)
+	a.noteWaiting(out.Waiting, files, now)
+	next := earliest(a.snapshot.NextChange, out.NextRetry)
+	if _, notifies := a.cfg.Runtime.(StatusNotifier); len(a.waiting) > 0 && !notifies {
+		next = earliest(next, now.Add(waitingPoll))
+	}
+	return next
+}
+
+// noteWaiting records the pods the planner holds back, logging each once
+// when it starts waiting or what it waits for changes.
+func (a *Agent) noteWaiting(waiting []plan.Waiting, files map[types.UID]string, now time.Time) {
+	previous := a.waiting
+	a.waiting = make(map[types.UID]*waitState, len(waiting))
+	for _, w := range waiting {
+		ws := &waitState{Waiting: w, file: files[w.UID], since: now}
+		if prev, ok := previous[w.UID]; ok {
+			ws.since = prev.since
+			if prev.Message == w.Message {
+				a.waiting[w.UID] = ws
+				continue
+			}
+		}
+		a.waiting[w.UID] = ws
+		if w.Reason == plan.ReasonWaitingForDependencies {
+			a.log.Info("pod waits for its dependencies", "pod", w.Key, "uid", w.UID, "file", ws.file, "waiting_for", w.Pending, "message", w.Message)
+		} else {
+			a.log.Error("pod cannot start", "pod", w.Key, "uid", w.UID, "file", ws.file, "reason", w.Reason, "message", w.Message)
+		}
+	}
 }
 
 func (a *Agent) dispatch(ctx context.Context, act plan.Action, file string, now time.Time) {

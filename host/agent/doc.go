@@ -6,6 +6,11 @@
 // that reports back to the loop, so a pod taking 30 s to stop never holds up
 // the others.
 //
+// Pods held back by their staticlet.dev/start-after annotation are reported
+// with phase Waiting and a Pending status (WaitingStatus). The loop plans
+// again when the runtime signals a phase or readiness change
+// (StatusNotifier), but only while some pod waits.
+//
 // The package does no IO itself: the Runtime interface (defined here, where
 // it is used) is implemented by the containerd runtime and by the in-memory
 // fake in package runtime/fake; both pass the suite in runtime/conformance.

@@ -42,6 +42,33 @@ type Runtime interface {
 	PodStatus(uid types.UID) (status corev1.PodStatus, ok bool)
 }
 
+// StatusNotifier is implemented by a Runtime that can say when a pod's
+// status changed in a way the agent acts on: its phase or its Ready
+// condition. The agent re-plans on each signal while a pod waits for its
+// start-after dependencies, so the wait ends as soon as the last one turns
+// Ready, without polling. A runtime without it gets a PodStatus poll every
+// second, and only while some pod waits.
+type StatusNotifier interface {
+	// StatusChanged returns the one channel the agent reads. The runtime
+	// sends without blocking on a channel with a buffer of one, so signals
+	// coalesce and a busy agent never holds up the runtime.
+	StatusChanged() <-chan struct{}
+}
+
+// PodReady is the readiness start-after waits for: the pod is Running and
+// its Ready condition is True, as the kubelet's status manager reports it.
+func PodReady(st corev1.PodStatus) bool {
+	if st.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range st.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // GracePeriod is the pod's termination grace period.
 func GracePeriod(p *corev1.Pod) time.Duration {
 	if p.Spec.TerminationGracePeriodSeconds == nil {

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/staticlet/staticlet/host/admission"
 	"github.com/staticlet/staticlet/host/desired"
+	"github.com/staticlet/staticlet/host/plan"
 )
 
 // Status is the agent's report: per file the verdict, per pod what the agent
@@ -27,14 +29,56 @@ type PodStatus struct {
 	Key  string
 	UID  string
 	File string
-	// Phase is the agent's phase (Starting, Active, Stopping, ...), not the
-	// Kubernetes pod phase, which is in Runtime.
+	// Phase is the agent's phase (Waiting, Starting, Active, Stopping,
+	// ...), not the Kubernetes pod phase, which is in Runtime.
 	Phase     string
 	Since     time.Time
 	LastError string
 	// Runtime is the runtime's status of the pod; nil while it holds none
-	// (a start not yet begun or a failed start).
+	// (a start not yet begun or a failed start). For a pod Waiting on its
+	// start-after dependencies it is the status the agent reports instead
+	// (see WaitingStatus), so mirror pods and `staticlet status` show why.
 	Runtime *corev1.PodStatus
+	// WaitingFor lists what a Waiting pod waits for (plan.Waiting.Pending).
+	WaitingFor []string
+}
+
+// PhaseWaiting is the agent phase of a desired pod its start-after
+// annotation holds back; it has not been started.
+const PhaseWaiting = "Waiting"
+
+// ConditionDependenciesReady is the pod condition a pod held back by its
+// start-after annotation carries, False with the reason
+// (WaitingForDependencies, DependencyCycle) and message. It is staticlet's
+// own, like staticlet.dev/PodNetwork; pods that start do not carry it.
+const ConditionDependenciesReady corev1.PodConditionType = "staticlet.dev/DependenciesReady"
+
+// WaitingStatus is the status of a pod that waits for its start-after
+// dependencies: Pending with the reason and message, the condition above,
+// not ready to start containers, and each container waiting with the same
+// reason, so `kubectl get pods` shows WaitingForDependencies (or
+// DependencyCycle) as the kubelet shows ContainerCreating.
+func WaitingStatus(p *corev1.Pod, reason, message string) corev1.PodStatus {
+	st := corev1.PodStatus{
+		Phase: corev1.PodPending, Reason: reason, Message: message,
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionFalse},
+			{Type: ConditionDependenciesReady, Status: corev1.ConditionFalse, Reason: reason, Message: message},
+		},
+	}
+	waiting := func(cs []corev1.Container) []corev1.ContainerStatus {
+		var out []corev1.ContainerStatus
+		for _, c := range cs {
+			out = append(out, corev1.ContainerStatus{Name: c.Name, Image: c.Image,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}}})
+		}
+		return out
+	}
+	if p != nil {
+		st.InitContainerStatuses = waiting(p.Spec.InitContainers)
+		st.ContainerStatuses = waiting(p.Spec.Containers)
+	}
+	return st
 }
 
 // Status asks the loop for a consistent copy of its state.
@@ -65,6 +109,21 @@ func (a *Agent) status() Status {
 			ps.Runtime = &rs
 		}
 		s.Pods = append(s.Pods, ps)
+	}
+	if len(a.waiting) > 0 {
+		pods := make(map[types.UID]*corev1.Pod, len(a.snapshot.Pods))
+		for _, d := range a.snapshot.Pods {
+			pods[d.UID] = d.Pod
+		}
+		for uid, w := range a.waiting {
+			rs := WaitingStatus(pods[uid], w.Reason, w.Message)
+			ps := PodStatus{Key: w.Key, UID: string(uid), File: w.file, Phase: PhaseWaiting, Since: w.since, Runtime: &rs,
+				WaitingFor: append([]string(nil), w.Pending...)}
+			if w.Reason != plan.ReasonWaitingForDependencies {
+				ps.LastError = w.Message // a cycle does not heal by itself
+			}
+			s.Pods = append(s.Pods, ps)
+		}
 	}
 	sort.Slice(s.Pods, func(i, j int) bool {
 		if s.Pods[i].Key != s.Pods[j].Key {

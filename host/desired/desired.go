@@ -19,6 +19,9 @@ type Pod struct {
 	Pod    *corev1.Pod
 	Source string
 	File   string
+	// ManifestName is metadata.name before the node-name suffix (see
+	// admission.Result).
+	ManifestName string
 }
 
 // FileStatus is what the agent reports about one file.
@@ -99,7 +102,7 @@ func (b *Builder) Build(results []admission.Result, now time.Time) Snapshot {
 		switch {
 		case r.Verdict == admission.Accepted:
 			cands = append(cands, &candidate{id: id, current: true, status: st,
-				pod: Pod{Key: key(r.Pod), UID: r.Pod.UID, Pod: r.Pod, Source: r.Source, File: r.File}})
+				pod: Pod{Key: key(r.Pod), UID: r.Pod.UID, Pod: r.Pod, Source: r.Source, File: r.File, ManifestName: r.ManifestName}})
 		case r.Verdict == admission.Rejected:
 			if lg, ok := b.lastGood[id]; ok {
 				cands = append(cands, &candidate{id: id, pod: lg, status: st})

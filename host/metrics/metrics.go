@@ -142,7 +142,9 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			phase = string(p.Runtime.Phase)
 		}
 		phases[phase]++
-		if p.Runtime == nil {
+		// A pod waiting for its start-after dependencies never ran; its
+		// running older version (same name) reports the restarts.
+		if p.Runtime == nil || p.Phase == agent.PhaseWaiting {
 			continue
 		}
 		ns, name := splitKey(p.Key)

@@ -13,6 +13,9 @@ type Desired struct {
 	Key string
 	UID types.UID
 	Pod *corev1.Pod
+	// ManifestName is metadata.name before the node-name suffix: the name
+	// start-after annotations refer to.
+	ManifestName string
 }
 
 // Phase is the agent's view of a pod it started or adopted.
@@ -40,6 +43,10 @@ type Observed struct {
 	RetryAt time.Time
 	// GracePeriod is the stop grace period of the version that runs.
 	GracePeriod time.Duration
+	// Ready is true when the pod is Active and the runtime reports it
+	// Running with its Ready condition True; pods that name it in their
+	// start-after annotation start only then.
+	Ready bool
 }
 
 // Kind of action.
@@ -79,6 +86,10 @@ type Output struct {
 	Actions []Action
 	// NextRetry is the earliest pending retry; zero when none.
 	NextRetry time.Time
+	// Waiting are the desired pods held back by their start-after
+	// annotation, by key. Readiness changes of what they wait for, not the
+	// clock, end the wait: plan again when one comes.
+	Waiting []Waiting
 }
 
 // Plan computes the actions for one reconcile pass.
@@ -104,7 +115,9 @@ func Plan(in Input) Output {
 		return true
 	}
 
-	for _, d := range in.Desired {
+	startAfter := newStartGraph(in.Desired)
+
+	for i, d := range in.Desired {
 		if o, ok := observedUID[d.UID]; ok {
 			if o.Phase == StartFailed && retryDue(o) {
 				out.Actions = append(out.Actions, Action{Kind: Start, Key: d.Key, UID: d.UID, Pod: d.Pod, Reason: "retrying failed start"})
@@ -112,6 +125,22 @@ func Plan(in Input) Output {
 			// Active or Starting: nothing to do. Stopping: the pod was
 			// unwanted for a moment and is wanted again; it starts afresh once
 			// the stop completes.
+			continue
+		}
+		if w, held := startAfter.gate(i, observedUID); held {
+			out.Waiting = append(out.Waiting, w)
+			// The version that runs keeps running until this one may start:
+			// an edit must not take a pod down to then wait, perhaps for ever.
+			// What does not run is cleared away, and a stop begun is finished.
+			for _, o := range observedByKey[d.Key] {
+				switch {
+				case o.Phase == StartFailed:
+					out.Actions = append(out.Actions, Action{Kind: Stop, Key: o.Key, UID: o.UID, GracePeriod: o.GracePeriod,
+						Reason: "replaced by a new version (uid " + string(d.UID) + ")"})
+				case o.Phase == StopFailed && retryDue(o):
+					out.Actions = append(out.Actions, Action{Kind: Stop, Key: o.Key, UID: o.UID, GracePeriod: o.GracePeriod, Reason: "retrying failed stop"})
+				}
+			}
 			continue
 		}
 		blocked := false
@@ -156,6 +185,7 @@ func Plan(in Input) Output {
 		}
 		return out.Actions[i].Key < out.Actions[j].Key
 	})
+	sort.Slice(out.Waiting, func(i, j int) bool { return out.Waiting[i].Key < out.Waiting[j].Key })
 	return out
 }
 

@@ -103,27 +103,8 @@ func TestStopCarriesGracePeriod(t *testing.T) {
 func TestTranscriptEditLifecycle(t *testing.T) {
 	observed := map[types.UID]Observed{}
 	apply := func(desired []Desired) []string {
-		var log []string
-		for i := 0; i < 10; i++ {
-			var obs []Observed
-			for _, o := range observed {
-				obs = append(obs, o)
-			}
-			out := Plan(Input{Desired: desired, Observed: obs, AllowOrphanStops: true, Now: now})
-			if len(out.Actions) == 0 {
-				return log
-			}
-			for _, a := range out.Actions {
-				log = append(log, fmt.Sprintf("%s %s@%s", a.Kind, a.Key, a.UID))
-				if a.Kind == Start {
-					observed[a.UID] = have(a.Key, string(a.UID), Active)
-				} else {
-					delete(observed, a.UID)
-				}
-			}
-		}
-		t.Fatal("plan does not settle")
-		return nil
+		log, _ := settle(t, desired, observed, now)
+		return log
 	}
 	steps := []struct {
 		desired []Desired
@@ -139,4 +120,32 @@ func TestTranscriptEditLifecycle(t *testing.T) {
 			t.Fatalf("step %d: %q, want %q", i, got, s.want)
 		}
 	}
+}
+
+// settle applies each plan as the agent would (starts succeed and leave the
+// pod Active, stops complete) until nothing is left to do, and returns the
+// actions taken and the last plan.
+func settle(t *testing.T, desired []Desired, observed map[types.UID]Observed, now time.Time) ([]string, Output) {
+	t.Helper()
+	var log []string
+	for range 10 {
+		var obs []Observed
+		for _, o := range observed {
+			obs = append(obs, o)
+		}
+		out := Plan(Input{Desired: desired, Observed: obs, AllowOrphanStops: true, Now: now})
+		if len(out.Actions) == 0 {
+			return log, out
+		}
+		for _, a := range out.Actions {
+			log = append(log, fmt.Sprintf("%s %s@%s", a.Kind, a.Key, a.UID))
+			if a.Kind == Start {
+				observed[a.UID] = have(a.Key, string(a.UID), Active)
+			} else {
+				delete(observed, a.UID)
+			}
+		}
+	}
+	t.Fatal("plan does not settle")
+	return nil, Output{}
 }

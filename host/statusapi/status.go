@@ -30,11 +30,18 @@ type Pod struct {
 	Ready      bool        `json:"ready"`
 	Restarts   int32       `json:"restarts"`
 	Containers []Container `json:"containers"`
-	// AgentState is what the agent is doing: Starting, Active, StartFailed,
-	// Stopping, StopFailed.
+	// AgentState is what the agent is doing: Waiting (held back by its
+	// start-after annotation), Starting, Active, StartFailed, Stopping,
+	// StopFailed.
 	AgentState string `json:"agentState"`
-	StartTime  string `json:"startTime,omitempty"`
-	LastError  string `json:"lastError,omitempty"`
+	// Reason and Message are the pod status's (WaitingForDependencies and
+	// what it waits for, DeadlineExceeded...).
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	// WaitingFor lists the start-after dependencies a Waiting pod waits for.
+	WaitingFor []string `json:"waitingFor,omitempty"`
+	StartTime  string   `json:"startTime,omitempty"`
+	LastError  string   `json:"lastError,omitempty"`
 }
 
 // Container is one container's state.
@@ -72,9 +79,10 @@ func FromAgent(s agent.Status) Status {
 	sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].File < out.Files[j].File })
 	for _, p := range s.Pods {
 		ns, name, _ := strings.Cut(p.Key, "/")
-		pod := Pod{Name: name, Namespace: ns, UID: p.UID, File: p.File, Phase: string(corev1.PodPending), AgentState: p.Phase, LastError: p.LastError, Containers: []Container{}}
+		pod := Pod{Name: name, Namespace: ns, UID: p.UID, File: p.File, Phase: string(corev1.PodPending), AgentState: p.Phase, LastError: p.LastError, WaitingFor: p.WaitingFor, Containers: []Container{}}
 		if rs := p.Runtime; rs != nil {
 			pod.Phase = string(rs.Phase)
+			pod.Reason, pod.Message = rs.Reason, rs.Message
 			if rs.StartTime != nil {
 				pod.StartTime = rs.StartTime.UTC().Format("2006-01-02T15:04:05Z")
 			}

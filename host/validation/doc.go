@@ -13,6 +13,8 @@
 // *field.Error whose path is rooted at the object (metadata..., spec...).
 // Input is a pod after the agent's defaulting (package pod); fields that
 // defaulting always sets are reported as Required when missing.
+// ValidateStartAfter checks staticlet's own staticlet.dev/start-after
+// annotation apart, as it needs the manifest's name before the node suffix.
 //
 // It does no IO: no files, no network, no clock, no randomness.
 //

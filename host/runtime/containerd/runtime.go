@@ -104,6 +104,9 @@ type Runtime struct {
 	cni *cni.Plugins
 	// cgroups makes and removes pod cgroups on this host's hierarchies.
 	cgroups *cgroups.Manager
+	// statusChanged rings when a pod's phase or readiness changes
+	// (agent.StatusNotifier); one slot, so signals coalesce.
+	statusChanged chan struct{}
 }
 
 func (r *Runtime) imageConfig(ctx context.Context, img client.Image) (ocispec.ImageConfig, error) {
@@ -119,7 +122,10 @@ func (r *Runtime) imageConfig(ctx context.Context, img client.Image) (ocispec.Im
 	return spec.Config, nil
 }
 
-var _ agent.Runtime = (*Runtime)(nil)
+var (
+	_ agent.Runtime        = (*Runtime)(nil)
+	_ agent.StatusNotifier = (*Runtime)(nil)
+)
 
 // New returns a runtime for the containerd at opts.Address. It does not
 // need containerd to be up yet: calls fail until it is, and the client
@@ -200,8 +206,21 @@ func New(opts Options) (*Runtime, error) {
 	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), opts.Namespace))
 	r := &Runtime{opts: opts, log: opts.Logger, client: c, ctx: ctx, cancel: cancel, workers: map[types.UID]*worker{}, hostSecurity: detectHostSecurity(""), cni: plugins}
 	r.cgroups = cgroupManager
+	r.statusChanged = make(chan struct{}, 1)
 	r.logCgroupLayout()
 	return r, nil
+}
+
+// StatusChanged implements agent.StatusNotifier: workers ring it when a
+// pod's published phase or Ready condition changes, so a pod waiting for
+// it (start-after) starts at once.
+func (r *Runtime) StatusChanged() <-chan struct{} { return r.statusChanged }
+
+func (r *Runtime) signalStatusChanged() {
+	select {
+	case r.statusChanged <- struct{}{}:
+	default:
+	}
 }
 
 // Close ends every pod worker, leaving the containers running for the next

@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/staticlet/staticlet/host/agent"
 	"github.com/staticlet/staticlet/host/podlogs"
 )
 
@@ -1100,5 +1101,7 @@ func (w *worker) publish() {
 		st.QOSClass = w.qos
 		w.rt.applyNetworkStatus(&st, w.sandbox)
 	}
-	w.status.Store(&st)
+	if previous := w.status.Swap(&st); previous == nil || previous.Phase != st.Phase || agent.PodReady(*previous) != agent.PodReady(st) {
+		w.rt.signalStatusChanged()
+	}
 }

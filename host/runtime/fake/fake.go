@@ -36,15 +36,24 @@ type Runtime struct {
 	// period and the context), like a container that traps SIGTERM.
 	StopDelay time.Duration
 	changed   chan struct{}
+	// unready holds the pods reported not Ready; startUnready the keys
+	// whose pods start so (see SetReady).
+	unready       map[types.UID]bool
+	startUnready  map[string]bool
+	statusChanged chan struct{}
 }
 
-var _ agent.Runtime = (*Runtime)(nil)
+var (
+	_ agent.Runtime        = (*Runtime)(nil)
+	_ agent.StatusNotifier = (*Runtime)(nil)
+)
 
 // New returns an empty fake runtime.
 func New() *Runtime {
 	return &Runtime{
 		pods: map[types.UID]agent.RuntimePod{}, specs: map[types.UID]*corev1.Pod{}, started: map[types.UID]time.Time{},
 		failing: map[types.UID]error{}, changed: make(chan struct{}),
+		unready: map[types.UID]bool{}, startUnready: map[string]bool{}, statusChanged: make(chan struct{}, 1),
 	}
 }
 
@@ -58,6 +67,7 @@ func (r *Runtime) Restarted() *Runtime {
 		n.pods[uid] = p
 		n.specs[uid] = r.specs[uid]
 		n.started[uid] = r.started[uid]
+		n.unready[uid] = r.unready[uid]
 	}
 	return n
 }
@@ -108,12 +118,52 @@ func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
 		r.specs[pod.UID] = pod.DeepCopy()
 		r.started[pod.UID] = time.Now()
 	}
+	if _, held := r.pods[pod.UID]; !held && r.startUnready[key] {
+		r.unready[pod.UID] = true
+	}
 	r.pods[pod.UID] = agent.RuntimePod{UID: pod.UID, Key: key, GracePeriod: agent.GracePeriod(pod)}
+	r.signalStatus()
 	return nil
 }
 
+// StartUnready makes the pods started under key (namespace/name) report
+// not Ready until SetReady says otherwise, like a readiness probe that has
+// not passed yet.
+func (r *Runtime) StartUnready(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.startUnready[key] = true
+}
+
+// SetReady sets the readiness the held pods under key report, and future
+// starts under key begin that way too.
+func (r *Runtime) SetReady(key string, ready bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.startUnready[key] = !ready
+	for uid, p := range r.pods {
+		if p.Key == key {
+			r.unready[uid] = !ready
+		}
+	}
+	r.signalStatus()
+	r.notify()
+}
+
+// StatusChanged implements agent.StatusNotifier: it signals after a start,
+// a stop and every SetReady.
+func (r *Runtime) StatusChanged() <-chan struct{} { return r.statusChanged }
+
+func (r *Runtime) signalStatus() {
+	select {
+	case r.statusChanged <- struct{}{}:
+	default:
+	}
+}
+
 // PodStatus implements agent.Runtime: every container of a held pod runs
-// and is ready; a seeded pod has no container statuses.
+// and is ready (unless SetReady said otherwise); a seeded pod has no
+// container statuses.
 func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -121,11 +171,17 @@ func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
 		return corev1.PodStatus{}, false
 	}
 	since := metav1.NewTime(r.started[uid])
-	st := corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &since}
+	ready := !r.unready[uid]
+	readyCondition := corev1.ConditionTrue
+	if !ready {
+		readyCondition = corev1.ConditionFalse
+	}
+	st := corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &since, Conditions: []corev1.PodCondition{
+		{Type: corev1.ContainersReady, Status: readyCondition}, {Type: corev1.PodReady, Status: readyCondition}}}
 	if spec := r.specs[uid]; spec != nil {
 		for _, c := range spec.Spec.Containers {
 			st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
-				Name: c.Name, Image: c.Image, Ready: true, Started: ptrTrue(),
+				Name: c.Name, Image: c.Image, Ready: ready, Started: ptrTrue(),
 				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: since}},
 			})
 		}
@@ -161,6 +217,8 @@ func (r *Runtime) StopPod(ctx context.Context, uid types.UID, grace time.Duratio
 	delete(r.pods, uid)
 	delete(r.specs, uid)
 	delete(r.started, uid)
+	delete(r.unready, uid)
+	r.signalStatus()
 	r.notify()
 	return nil
 }
