@@ -134,7 +134,7 @@ func (b *Builder) Build(results []admission.Result, now time.Time) Snapshot {
 		}
 	}
 
-	winners := b.resolve(cands)
+	winners := b.resolveHostPorts(b.resolve(cands))
 
 	// Record the new history.
 	b.owner = map[string]string{}
@@ -225,3 +225,109 @@ func (b *Builder) before(x, y *candidate) bool {
 }
 
 func key(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
+
+// hostPort is one port a pod binds on the node.
+type hostPort struct {
+	protocol corev1.Protocol
+	ip       string
+	port     int32
+	// field names it in the manifest, for the error.
+	field string
+}
+
+func (h hostPort) String() string {
+	ip := h.ip
+	if ip == "" {
+		ip = "0.0.0.0"
+	}
+	return fmt.Sprintf("%s:%d/%s", ip, h.port, h.protocol)
+}
+
+// overlaps tells two ports that cannot both be bound: same protocol and
+// port, and the same address or either on every address, as the kubelet's
+// admission (the scheduler's NodePorts filter) compares them.
+func (h hostPort) overlaps(o hostPort) bool {
+	wildcard := func(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip == "::" }
+	return h.protocol == o.protocol && h.port == o.port && (h.ip == o.ip || wildcard(h.ip) || wildcard(o.ip))
+}
+
+// podHostPorts lists the host ports of every container, init containers
+// included; on the host network a container port is a host port.
+func podHostPorts(p *corev1.Pod) []hostPort {
+	var out []hostPort
+	add := func(kind string, containers []corev1.Container) {
+		for i, c := range containers {
+			for j, port := range c.Ports {
+				n := port.HostPort
+				if n == 0 && p.Spec.HostNetwork {
+					n = port.ContainerPort
+				}
+				if n == 0 {
+					continue
+				}
+				proto := port.Protocol
+				if proto == "" {
+					proto = corev1.ProtocolTCP
+				}
+				out = append(out, hostPort{protocol: proto, ip: port.HostIP, port: n, field: fmt.Sprintf("spec.%s[%d].ports[%d].hostPort", kind, i, j)})
+			}
+		}
+	}
+	add("initContainers", p.Spec.InitContainers)
+	add("containers", p.Spec.Containers)
+	return out
+}
+
+// resolveHostPorts keeps two pods from claiming the same host port, as the
+// kubelet's admission refuses the second: the pod that already held its
+// name keeps its ports, then files in name order. A losing file whose last
+// good version has the same name falls back to it (an edit that added a
+// taken port keeps the running version); otherwise it is not run.
+func (b *Builder) resolveHostPorts(winners []*candidate) []*candidate {
+	sort.Slice(winners, func(i, j int) bool {
+		x, y := winners[i], winners[j]
+		xHeld, yHeld := b.owner[x.pod.Key] == x.id, b.owner[y.pod.Key] == y.id
+		if xHeld != yHeld {
+			return xHeld
+		}
+		return x.id < y.id
+	})
+	var taken []struct {
+		port hostPort
+		by   Pod
+	}
+	conflict := func(p *corev1.Pod) (hostPort, Pod, bool) {
+		for _, mine := range podHostPorts(p) {
+			for _, t := range taken {
+				if mine.overlaps(t.port) {
+					return mine, t.by, true
+				}
+			}
+		}
+		return hostPort{}, Pod{}, false
+	}
+	kept := winners[:0]
+	for _, c := range winners {
+		if port, holder, clash := conflict(c.pod.Pod); clash {
+			c.status.Verdict = admission.Rejected
+			c.status.Reasons = append(c.status.Reasons, admission.Reason{Field: port.field,
+				Message: fmt.Sprintf("host port %s is already used by pod %s (%s)", port, holder.Key, holder.File)})
+			lg, ok := b.lastGood[c.id]
+			if !c.current || !ok || lg.Key != c.pod.Key || lg.UID == c.pod.UID {
+				continue
+			}
+			if _, _, clash := conflict(lg.Pod); clash {
+				continue
+			}
+			c = &candidate{id: c.id, pod: lg, status: c.status}
+		}
+		for _, p := range podHostPorts(c.pod.Pod) {
+			taken = append(taken, struct {
+				port hostPort
+				by   Pod
+			}{p, c.pod})
+		}
+		kept = append(kept, c)
+	}
+	return kept
+}

@@ -176,3 +176,36 @@ func BenchmarkBuild1000(b *testing.B) {
 		builder.Build(results, t0)
 	}
 }
+
+// withPort is an accepted result whose pod binds hostPort (0: none) on ip;
+// hostNetwork makes the container port the host port.
+func withPort(file, name, uid string, hostPort int32, ip string, hostNetwork bool) admission.Result {
+	r := ok(file, name, uid)
+	r.Pod.Spec.HostNetwork = hostNetwork
+	port := corev1.ContainerPort{ContainerPort: 8080, HostPort: hostPort, HostIP: ip}
+	r.Pod.Spec.Containers = []corev1.Container{{Name: "c", Ports: []corev1.ContainerPort{port}}}
+	return r
+}
+
+func TestHostPortConflicts(t *testing.T) {
+	runTranscript(t, time.Second, []step{
+		// Two new files want 9000: file order decides; another address of a wildcard conflicts too.
+		{results: []admission.Result{withPort("b.yaml", "b-n1", "vb", 9000, "10.0.0.1", false), withPort("a.yaml", "a-n1", "va", 9000, "", false)},
+			want: []string{"pod default/a-n1@va<-a.yaml",
+				"file b.yaml rejected [spec.containers[0].ports[0].hostPort: host port 10.0.0.1:9000/TCP is already used by pod default/a-n1 (a.yaml)]"},
+			absent: []string{"pod default/b-n1"}},
+		// A new file sorting first cannot take the port from a pod that runs.
+		{results: []admission.Result{withPort("0.yaml", "z-n1", "vz", 9000, "", false), withPort("a.yaml", "a-n1", "va", 9000, "", false)},
+			want: []string{"pod default/a-n1@va<-a.yaml", "file 0.yaml rejected [spec.containers[0].ports[0].hostPort: host port 0.0.0.0:9000/TCP is already used by pod default/a-n1 (a.yaml)]"}},
+		// Different addresses, or UDP against TCP, do not conflict; the host network's container port does.
+		{results: []admission.Result{withPort("a.yaml", "a-n1", "va", 9000, "10.0.0.1", false), withPort("b.yaml", "b-n1", "vb", 9000, "10.0.0.2", false),
+			withPort("c.yaml", "c-n1", "vc", 0, "", true), withPort("d.yaml", "d-n1", "vd", 8080, "", false)},
+			want: []string{"pod default/a-n1@va", "pod default/b-n1@vb", "pod default/c-n1@vc",
+				"file d.yaml rejected [spec.containers[0].ports[0].hostPort: host port 0.0.0.0:8080/TCP is already used by pod default/c-n1 (c.yaml)]"}},
+		// An edit of a running pod that takes a used port keeps the running version.
+		{results: []admission.Result{withPort("a.yaml", "a-n1", "va", 9000, "10.0.0.1", false), withPort("b.yaml", "b-n1", "vb2", 9000, "10.0.0.1", false),
+			withPort("c.yaml", "c-n1", "vc", 0, "", true)},
+			want:   []string{"pod default/b-n1@vb<-b.yaml", "file b.yaml rejected stale [spec.containers[0].ports[0].hostPort: host port 10.0.0.1:9000/TCP is already used by pod default/a-n1 (a.yaml)]"},
+			absent: []string{"@vb2"}},
+	})
+}
