@@ -170,6 +170,16 @@ type Pod struct {
 	NetNS        string
 	PortMappings []PortMapping
 	Annotations  map[string]string
+	// DNS is the pod's resolver configuration, for plugins that declare
+	// the dns capability (as containerd's CRI plugin passes it); nil: none.
+	DNS *DNS
+}
+
+// DNS is the dns capability's value: the pod's resolv.conf.
+type DNS struct {
+	Servers  []string `json:"servers,omitempty"`
+	Searches []string `json:"searches,omitempty"`
+	Options  []string `json:"options,omitempty"`
 }
 
 // PortMapping is the portMappings capability's entry, as the kubelet
@@ -231,6 +241,9 @@ func (pod Pod) runtimeConf() *libcni.RuntimeConf {
 	}
 	if len(pod.Annotations) > 0 {
 		rt.CapabilityArgs["io.kubernetes.cri.pod-annotations"] = pod.Annotations
+	}
+	if pod.DNS != nil {
+		rt.CapabilityArgs["dns"] = *pod.DNS
 	}
 	return rt
 }

@@ -2,6 +2,7 @@ package cni_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -234,5 +235,56 @@ func TestSetupFailureLeavesNothing(t *testing.T) {
 	}
 	if n.BridgePorts(t) != 0 {
 		t.Errorf("a veth is left on the bridge after a failed ADD")
+	}
+}
+
+// TestCapabilityArgsReachPlugins: a plugin that declares the portMappings
+// and dns capabilities gets the pod's host ports and resolver configuration
+// in runtimeConfig, as containerd's CRI plugin passes them.
+func TestCapabilityArgsReachPlugins(t *testing.T) {
+	confDir, binDir := t.TempDir(), t.TempDir()
+	stdin := filepath.Join(binDir, "stdin.json")
+	write(t, binDir, "recorder", "#!/bin/sh\nif [ \"$CNI_COMMAND\" = ADD ]; then cat > "+stdin+
+		"; echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.99.0.5/24\"}]}'; fi\n")
+	if err := os.Chmod(filepath.Join(binDir, "recorder"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, confDir, "10-rec.conflist", `{"cniVersion":"1.0.0","name":"rec","plugins":[{"type":"recorder","capabilities":{"dns":true,"portMappings":true}}]}`)
+	p, err := cni.New(cni.Config{ConfDir: confDir, BinDirs: []string{binDir}, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	network, err := p.LoadNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := testPod(cnitest.NewNetNS(t), "uid-caps")
+	pod.DNS = &cni.DNS{Servers: []string{"10.96.0.10"}, Searches: []string{"default.svc.cluster.local"}, Options: []string{"ndots:5"}}
+	att, err := p.Setup(ctx(t), network, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(att.IPs) != 1 || att.IPs[0] != "10.99.0.5" {
+		t.Errorf("attachment %+v", att)
+	}
+	data, err := os.ReadFile(stdin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		RuntimeConfig struct {
+			DNS          cni.DNS           `json:"dns"`
+			PortMappings []cni.PortMapping `json:"portMappings"`
+		} `json:"runtimeConfig"`
+	}
+	if err := json.Unmarshal(data, &conf); err != nil {
+		t.Fatalf("plugin stdin %s: %v", data, err)
+	}
+	if got := conf.RuntimeConfig; !slices.Equal(got.DNS.Servers, pod.DNS.Servers) || !slices.Equal(got.DNS.Searches, pod.DNS.Searches) ||
+		!slices.Equal(got.DNS.Options, pod.DNS.Options) || !slices.Equal(got.PortMappings, pod.PortMappings) {
+		t.Errorf("runtimeConfig %+v, want dns %+v and portMappings %+v", got, *pod.DNS, pod.PortMappings)
+	}
+	if err := p.Teardown(ctx(t), pod); err != nil {
+		t.Errorf("teardown: %v", err)
 	}
 }

@@ -162,7 +162,12 @@ func (r *Runtime) setupNetwork(pod *corev1.Pod, sb *sandbox) error {
 	if err := writeNetworkState(sb.dir, st); err != nil {
 		return err
 	}
-	att, err := r.cni.Setup(ctx, network, cniPod(pod, netns))
+	attach := cniPod(pod, netns)
+	if data, err := os.ReadFile(sb.resolvPath); err == nil {
+		rc := parseResolvConf(data)
+		attach.DNS = &cni.DNS{Servers: rc.nameservers, Searches: rc.searches, Options: rc.options}
+	}
+	att, err := r.cni.Setup(ctx, network, attach)
 	if err != nil {
 		// Setup undid what it did: nothing is left to tear down.
 		if rerr := os.Remove(filepath.Join(sb.dir, networkStateName)); rerr != nil {
