@@ -362,3 +362,22 @@ func TestNodeLabelsReconciled(t *testing.T) {
 		return !tier && l["staticlet.dev/test"] == "yes" && l["team"] == "ops"
 	})
 }
+
+// TestWaitingPodEvent: a pod held back by its start-after annotation has a Pending mirror with the reason,
+// one WaitingForDependencies Event on it, and starts once its dependency appears and is Ready.
+func TestWaitingPodEvent(t *testing.T) {
+	s := startStack(t, stackOptions{registerNode: true})
+	s.write("web.yaml", strings.Replace(manifest("web", "busybox:1"), "  labels:\n", "  annotations:\n    staticlet.dev/start-after: db\n  labels:\n", 1))
+	name := "web-" + s.node
+	m := s.waitPod(name, converge, "Pending, waiting for db", func(p *corev1.Pod) bool {
+		return present(p) && p.Status.Phase == corev1.PodPending && p.Status.Reason == "WaitingForDependencies"
+	})
+	ev := waitEvent(t, s, func(e corev1.Event) bool {
+		return e.Reason == "WaitingForDependencies" && e.InvolvedObject.UID == m.UID
+	})
+	if ev.Type != corev1.EventTypeNormal || !strings.Contains(ev.Message, "db") {
+		t.Errorf("event = %s %s: %s", ev.Type, ev.Reason, ev.Message)
+	}
+	s.write("db.yaml", manifest("db", "busybox:1"))
+	s.waitPod(name, converge, "Running and Ready once db is", runningReady)
+}

@@ -224,6 +224,21 @@ func LifecycleEvents(prev, cur *corev1.PodStatus) []Event {
 		}
 	}
 	var out []Event
+	// A pod held back by its start-after annotation (see host/plan): one event when it starts waiting,
+	// or when the wait turns into a cycle, not one per container or per change of what it waits for.
+	if prevReason := ""; cur.Reason == "WaitingForDependencies" || cur.Reason == "DependencyCycle" {
+		if prev != nil {
+			prevReason = prev.Reason
+		}
+		if prevReason != cur.Reason {
+			typ := corev1.EventTypeNormal
+			if cur.Reason == "DependencyCycle" {
+				typ = corev1.EventTypeWarning
+			}
+			out = append(out, Event{typ, cur.Reason, cur.Message})
+		}
+		return out
+	}
 	for _, cs := range append(append([]corev1.ContainerStatus(nil), cur.InitContainerStatuses...), cur.ContainerStatuses...) {
 		p, seen := before[cs.Name]
 		switch {

@@ -140,6 +140,10 @@ func TestLifecycleEvents(t *testing.T) {
 		{"image never pulled", nil, st(waiting("c", "ErrImageNeverPull")), []string{"Failed"}},
 		{"became unready", st(running("c", "id1", true, 0)), st(running("c", "id1", false, 0)), []string{"Unhealthy"}},
 		{"no status", st(running("c", "id1", true, 0)), nil, nil},
+		{"starts waiting for dependencies", nil, waitingFor("WaitingForDependencies", "etcd"), []string{"WaitingForDependencies"}},
+		{"still waiting, for less", waitingFor("WaitingForDependencies", "etcd"), waitingFor("WaitingForDependencies", "nothing"), nil},
+		{"the wait becomes a cycle", waitingFor("WaitingForDependencies", "etcd"), waitingFor("DependencyCycle", "a -> b -> a"), []string{"DependencyCycle"}},
+		{"started after waiting", waitingFor("WaitingForDependencies", "etcd"), st(running("c", "id1", true, 0)), []string{"Created", "Started"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,4 +217,10 @@ func TestRuntimeConditionsPassThrough(t *testing.T) {
 	if condition(st, corev1.PodReady).Status != corev1.ConditionTrue {
 		t.Errorf("the extra condition changed readiness: %+v", st.Conditions)
 	}
+}
+
+// waitingFor is a pod status held back by its start-after annotation, as the agent builds it.
+func waitingFor(reason, message string) *corev1.PodStatus {
+	return &corev1.PodStatus{Phase: corev1.PodPending, Reason: reason, Message: message,
+		ContainerStatuses: []corev1.ContainerStatus{waiting("c", reason)}}
 }
