@@ -228,6 +228,10 @@ func (w *worker) onProbe(ctx context.Context, ev probeEvent) {
 	}
 	w.log.Info("killing container: probe failed", "container", cs.name, "message", ev.state.Message)
 	cs.killMessage = ev.state.Message
+	// The kubelet restarts a container its probe killed whatever the exit
+	// code, unless the policy is Never: a process that exits 0 on SIGTERM
+	// must not end an OnFailure pod.
+	cs.probeKilled = true
 	grace := w.grace
 	for _, p := range []*corev1.Probe{cs.spec.LivenessProbe, cs.spec.StartupProbe} {
 		if p != nil && p.TerminationGracePeriodSeconds != nil {

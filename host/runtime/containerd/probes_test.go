@@ -97,3 +97,23 @@ func TestStartupProbeGates(t *testing.T) {
 		t.Errorf("last state after a startup kill: %+v", last)
 	}
 }
+
+// TestLivenessKillRestartsOnFailure: under restartPolicy OnFailure a
+// container a liveness probe killed is restarted even when it exits 0 on
+// the stop signal, as the kubelet restarts it whatever the exit code.
+func TestLivenessKillRestartsOnFailure(t *testing.T) {
+	e := newEnv(t)
+	rt := newRuntime(t, e.options(t))
+	c := corev1.Container{Name: "app", Image: e.image, Args: []string{"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"},
+		LivenessProbe: fastProbe(corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9)}}, 2),
+	}
+	p := pod("live-onfailure-node1", "uid-live-onfailure", corev1.RestartPolicyOnFailure, c)
+	if err := rt.StartPod(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	cs := waitContainer(t, rt, p.UID, "app", 20*time.Second, func(cs corev1.ContainerStatus) bool { return cs.RestartCount >= 1 })
+	last := cs.LastTerminationState.Terminated
+	if last == nil || last.ExitCode != 0 || !strings.Contains(last.Message, "liveness probe failed") {
+		t.Errorf("last state after a liveness kill: %+v", last)
+	}
+}

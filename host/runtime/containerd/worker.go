@@ -109,6 +109,9 @@ type containerState struct {
 	// killMessage explains a kill the worker decided (a failed liveness
 	// probe); it becomes the terminated state's message.
 	killMessage string
+	// probeKilled is set when a failed liveness or startup probe killed the
+	// current run: it restarts unless the policy is Never.
+	probeKilled bool
 	// pending means a (re)start is due at pendingAt.
 	pending   bool
 	pendingAt time.Time
@@ -749,6 +752,8 @@ func (w *worker) onExit(ctx context.Context, ex taskExit) {
 	if cs.killMessage != "" {
 		term.Message, cs.killMessage = cs.killMessage, ""
 	}
+	probeKilled := cs.probeKilled
+	cs.probeKilled = false
 	if w.stopping || w.deadlineExceeded {
 		cs.terminated, cs.pending = term, false
 		return
@@ -772,7 +777,7 @@ func (w *worker) onExit(ctx context.Context, ex taskExit) {
 		cs.completed = true
 		w.markCompleted(ctx, cs)
 	}
-	if !restartWanted(policy, ex.code) {
+	if !restartWanted(policy, ex.code) && !(probeKilled && policy != corev1.RestartPolicyNever) {
 		cs.terminated, cs.pending = term, false
 		w.log.Info("container terminated", "container", cs.name, "kind", cs.kind, "exit_code", ex.code, "reason", term.Reason, "restart_policy", policy)
 		return
