@@ -54,9 +54,48 @@ type Limits struct {
 //     shares and nothing else;
 //   - pidsLimit > 0 becomes the pids limit; -1 and 0 mean unlimited.
 func ForPod(pod *corev1.Pod, qos corev1.PodQOSClass, pidsLimit int64) Limits {
-	requests := podspec.AggregateResources(&pod.Spec, func(c *corev1.Container) corev1.ResourceList { return c.Resources.Requests })
-	limits := podspec.AggregateResources(&pod.Spec, func(c *corev1.Container) corev1.ResourceList { return c.Resources.Limits })
-	cpuLimited, memoryLimited := true, true
+	requests, limits, cpuLimited, memoryLimited := podResources(pod)
+	var out Limits
+	switch qos {
+	case corev1.PodQOSBestEffort:
+		out.CPUShares = MinShares
+	case corev1.PodQOSGuaranteed:
+		cpuLimited, memoryLimited = true, true
+		fallthrough
+	default:
+		out.CPUShares = MilliCPUToShares(requests.Cpu().MilliValue())
+		if cpuLimited {
+			out.CPUQuota, out.CPUPeriod = MilliCPUToQuota(limits.Cpu().MilliValue(), QuotaPeriod), QuotaPeriod
+		}
+		if memoryLimited {
+			out.MemoryLimit = limits.Memory().Value()
+		}
+	}
+	if pidsLimit > 0 {
+		out.PidsLimit = pidsLimit
+	}
+	return out
+}
+
+// BurstableLimits is what the kubelet's QoS manager gives the burstable
+// class's cgroup each time a pod comes or goes: cpu shares for the summed
+// cpu requests of the Burstable pods (at least 2), so the class as a whole
+// weighs what its pods asked for against Guaranteed pods.
+func BurstableLimits(burstable []*corev1.Pod) Limits {
+	var milli int64
+	for _, p := range burstable {
+		requests, _, _, _ := podResources(p)
+		milli += requests.Cpu().MilliValue()
+	}
+	return Limits{CPUShares: MilliCPUToShares(milli)}
+}
+
+// podResources is a pod's effective requests and limits (see ForPod) and
+// whether cpu and memory are limited for the whole pod.
+func podResources(pod *corev1.Pod) (requests, limits corev1.ResourceList, cpuLimited, memoryLimited bool) {
+	requests = podspec.AggregateResources(&pod.Spec, func(c *corev1.Container) corev1.ResourceList { return c.Resources.Requests })
+	limits = podspec.AggregateResources(&pod.Spec, func(c *corev1.Container) corev1.ResourceList { return c.Resources.Limits })
+	cpuLimited, memoryLimited = true, true
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
 			if list[i].Resources.Limits.Cpu().IsZero() {
@@ -88,32 +127,12 @@ func ForPod(pod *corev1.Pod, qos corev1.PodQOSClass, pidsLimit int64) Limits {
 			limits[name] = l
 		}
 	}
-
-	var out Limits
-	switch qos {
-	case corev1.PodQOSBestEffort:
-		out.CPUShares = MinShares
-	case corev1.PodQOSGuaranteed:
-		cpuLimited, memoryLimited = true, true
-		fallthrough
-	default:
-		out.CPUShares = MilliCPUToShares(requests.Cpu().MilliValue())
-		if cpuLimited {
-			out.CPUQuota, out.CPUPeriod = MilliCPUToQuota(limits.Cpu().MilliValue(), QuotaPeriod), QuotaPeriod
-		}
-		if memoryLimited {
-			out.MemoryLimit = limits.Memory().Value()
-		}
-	}
-	if pidsLimit > 0 {
-		out.PidsLimit = pidsLimit
-	}
-	return out
+	return requests, limits, cpuLimited, memoryLimited
 }
 
-// QOSLimits are what the QoS-level cgroups get: BestEffort's holds 2 shares,
-// as the kubelet sets it; the others keep their defaults (the kubelet's
-// periodic update of burstable's shares to its pods' requests is not done).
+// QOSLimits are what the QoS-level cgroups get when made: BestEffort's holds
+// 2 shares, as the kubelet sets it; burstable's shares follow its pods
+// (BurstableLimits, written by the runtime as pods come and go).
 func QOSLimits(qos corev1.PodQOSClass) Limits {
 	if qos == corev1.PodQOSBestEffort {
 		return Limits{CPUShares: MinShares}

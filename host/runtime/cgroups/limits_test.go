@@ -245,3 +245,14 @@ func TestFromMountinfo(t *testing.T) {
 		t.Errorf("no cgroups: %v, want ErrNoCgroups", err)
 	}
 }
+
+func TestBurstableLimits(t *testing.T) {
+	withOverhead := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{ctr(res("cpu", "250m"), nil)}, Overhead: res("cpu", "50m")}}
+	plain := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{ctr(res("cpu", "100m"), res("cpu", "1"))}}}
+	if got := BurstableLimits([]*corev1.Pod{withOverhead, plain}); got != (Limits{CPUShares: 409}) {
+		t.Errorf("two pods (400m with overhead) = %+v, want 409 shares", got)
+	}
+	if got := BurstableLimits(nil); got != (Limits{CPUShares: MinShares}) {
+		t.Errorf("no pods = %+v, want the minimum", got)
+	}
+}

@@ -44,11 +44,38 @@ func (r *Runtime) ensurePodCgroup(pod *corev1.Pod) (string, error) {
 	return parent, nil
 }
 
+// resizeBurstableLocked sets the burstable class cgroup's cpu shares to
+// the sum of its pods' cpu requests, as the kubelet's QoS manager does
+// whenever a pod comes or goes: the pods the runtime holds, without
+// removing (being torn down). Without it the class would weigh 1024 shares,
+// one CPU's worth, however much its pods requested. The caller holds r.mu,
+// which also orders the writes.
+func (r *Runtime) resizeBurstableLocked(removing types.UID) {
+	paths := r.opts.Cgroups.QOSPaths(corev1.PodQOSBurstable)
+	if len(paths) == 0 {
+		return
+	}
+	var burstable []*corev1.Pod
+	for uid, w := range r.workers {
+		if uid != removing && w.pod != nil && qosClass(w.pod) == corev1.PodQOSBurstable {
+			burstable = append(burstable, w.pod)
+		}
+	}
+	if err := r.cgroups.Ensure(paths[len(paths)-1], cgroups.BurstableLimits(burstable)); err != nil {
+		r.log.Warn("cannot resize the burstable QoS cgroup", "error", err)
+	}
+}
+
 // removePodCgroup removes the pod's cgroup once its containers are gone. A
 // cgroup that cannot be removed (a task that outlived its container) is
 // logged, never fatal: the pod is gone either way, and an empty cgroup
 // left behind costs nothing.
 func (r *Runtime) removePodCgroup(uid string) {
+	defer func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.resizeBurstableLocked(types.UID(uid))
+	}()
 	err := r.cgroups.RemovePod(r.opts.Cgroups, types.UID(uid), podCgroupRemoveWait)
 	switch {
 	case errors.Is(err, cgroups.ErrBusy):

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/staticlet/staticlet/host/runtime/cgroups"
 	"github.com/staticlet/staticlet/host/runtime/containerd"
@@ -191,5 +192,63 @@ func TestPodCgroupsFlat(t *testing.T) {
 	}
 	if _, err := m.Read(opts.Cgroups.Root+"/kubepods", "memory", "cgroup.procs"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a kubepods cgroup was made with cgroupsPerQOS false: %v", err)
+	}
+}
+
+// TestBurstableClassShares: the burstable class cgroup weighs its pods'
+// summed cpu requests, updated as pods come and go, as the kubelet's QoS
+// manager keeps it.
+func TestBurstableClassShares(t *testing.T) {
+	m, err := cgroups.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	opts := e.options(t)
+	root := "/" + e.namespace
+	t.Cleanup(func() {
+		if err := m.Remove(root, 5*time.Second); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	rt := newRuntime(t, opts)
+	burstable := func(name string, uid types.UID, cpu string) *corev1.Pod {
+		c := corev1.Container{Name: "c", Image: e.image, Args: []string{"sh", "-c", trapTERM + "sleep 3600 & wait"}}
+		c.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}
+		return pod(name, uid, corev1.RestartPolicyAlways, c)
+	}
+	shares := func() string {
+		t.Helper()
+		file := "cpu.shares"
+		if m.Unified() {
+			file = "cpu.weight"
+		}
+		got, err := m.Read(root+"/kubepods/burstable", "cpu", file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	a, b := burstable("small-node1", "uid-burst-a", "100m"), burstable("big-node1", "uid-burst-b", "250m")
+	for _, p := range []*corev1.Pod{a, b} {
+		if err := rt.StartPod(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(milli int64) string {
+		s := cgroups.MilliCPUToShares(milli)
+		if m.Unified() {
+			s = cgroups.SharesToWeight(s)
+		}
+		return fmt.Sprint(s)
+	}
+	if got := shares(); got != want(350) {
+		t.Errorf("burstable class with 100m and 250m pods: %s, want %s", got, want(350))
+	}
+	if err := rt.StopPod(t.Context(), b.UID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := shares(); got != want(100) {
+		t.Errorf("burstable class after the 250m pod stopped: %s, want %s", got, want(100))
 	}
 }

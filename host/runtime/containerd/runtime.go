@@ -303,6 +303,7 @@ func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
 		r.log.Info("adopting pod", "pod", w.key(), "uid", uid, "containers", len(byUID[uid]), "record", pod != nil)
 		r.startWorker(w)
 	}
+	r.resizeBurstableLocked("")
 	out := make([]agent.RuntimePod, 0, len(r.workers))
 	for uid, w := range r.workers {
 		out = append(out, agent.RuntimePod{UID: uid, Key: w.key(), GracePeriod: w.grace})
@@ -349,6 +350,7 @@ func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
 		w = newWorker(r, pod.UID, pod, sb, nil)
 		r.mu.Lock()
 		r.startWorker(w)
+		r.resizeBurstableLocked("")
 		r.mu.Unlock()
 	}
 	select {
