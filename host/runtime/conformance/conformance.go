@@ -99,6 +99,29 @@ func Run(t *testing.T, h Harness) {
 			t.Fatal("PodStatus after stop: ok, want not held")
 		}
 	})
+	t.Run("StatusChanged", func(t *testing.T) {
+		rt := h.New(t)
+		n, ok := rt.(agent.StatusNotifier)
+		if !ok {
+			t.Skip("the runtime does not signal status changes; the agent polls it while a pod waits")
+		}
+		for len(n.StatusChanged()) > 0 {
+			<-n.StatusChanged()
+		}
+		p := h.Pod(t, "default", "signal-node1", "uid-signal")
+		mustStart(t, ctx(t), rt, p)
+		waitStatus(t, rt, "uid-signal", h.Timeout, agent.PodReady)
+		// The signal for Running and Ready is buffered: the agent reads it
+		// whenever it gets to it.
+		select {
+		case <-n.StatusChanged():
+		case <-time.After(time.Second):
+			t.Fatal("no status signal after the pod turned Running and Ready")
+		}
+		if err := rt.StopPod(ctx(t), "uid-signal", time.Second); err != nil {
+			t.Fatalf("StopPod: %v", err)
+		}
+	})
 	t.Run("Adoption", func(t *testing.T) {
 		if h.Reopen == nil {
 			t.Skip("harness cannot reopen its runtime")
