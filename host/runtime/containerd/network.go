@@ -136,13 +136,13 @@ func (r *Runtime) setupNetwork(pod *corev1.Pod, sb *sandbox) error {
 	ctx, cancel := context.WithTimeout(r.ctx, cniTimeout)
 	defer cancel()
 	switch {
-	case st.Phase == phaseAttached && st.NetNSInode == inode:
+	case st.Phase == phaseAttached && !sb.netnsFresh && st.NetNSInode == inode:
 		sb.podIPs = st.IPs
 		return r.writeHosts(pod, sb)
-	case st.Phase == phaseLoopback:
+	case st.Phase == phaseLoopback && !sb.netnsFresh:
 		sb.noNetworkConfig = st.ConfDir
 		return nil
-	case st.Phase != "":
+	case st.Phase == phaseAttaching || st.Phase == phaseAttached:
 		// An ADD cut short, or made in a namespace that is gone: undo it
 		// before attaching again.
 		if err := r.cni.Teardown(ctx, cniPod(pod, netns)); err != nil {

@@ -60,7 +60,9 @@ func (w *worker) startProbes(ctx context.Context, cs *containerState) {
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	cs.probeCancel = cancel
-	go w.probeLoop(pctx, cs.name, cs.gen, cs.ctr, c, m)
+	// The dialer is fixed here, in the worker's goroutine, which alone
+	// touches w.sandbox.
+	go w.probeLoop(pctx, cs.name, cs.gen, cs.ctr, c, m, w.dialer())
 }
 
 func (w *worker) applyProbeState(cs *containerState, st probe.State) {
@@ -76,7 +78,7 @@ func (w *worker) applyProbeState(cs *containerState, st probe.State) {
 
 // probeLoop runs one container run's probes on their schedule until the
 // run ends (ctx) or a probe says to kill it. It owns m.
-func (w *worker) probeLoop(ctx context.Context, name string, gen uint64, ctr client.Container, c *corev1.Container, m *probe.Machine) {
+func (w *worker) probeLoop(ctx context.Context, name string, gen uint64, ctr client.Container, c *corev1.Container, m *probe.Machine, dial probe.Dial) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -91,7 +93,7 @@ func (w *worker) probeLoop(ctx context.Context, name string, gen uint64, ctr cli
 		case <-timer.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, m.Timeout(kind))
-		res := w.runProbe(cctx, ctr, c, kind)
+		res := w.runProbe(cctx, ctr, c, kind, dial)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -120,30 +122,40 @@ func probeOf(c *corev1.Container, kind probe.Kind) *corev1.Probe {
 }
 
 // runProbe runs one probe once, within ctx's deadline.
-func (w *worker) runProbe(ctx context.Context, ctr client.Container, c *corev1.Container, kind probe.Kind) probe.Result {
+func (w *worker) runProbe(ctx context.Context, ctr client.Container, c *corev1.Container, kind probe.Kind, dial probe.Dial) probe.Result {
 	h := probeOf(c, kind).ProbeHandler
 	switch {
 	case h.Exec != nil:
 		return execProbe(ctx, ctr, h.Exec.Command)
 	case h.HTTPGet != nil:
-		return probe.HTTPGet(ctx, w.dialer(), h.HTTPGet, c, probeHost)
+		return probe.HTTPGet(ctx, dial, h.HTTPGet, c, probeHost)
 	case h.TCPSocket != nil:
-		return probe.TCPSocket(ctx, w.dialer(), h.TCPSocket, c, probeHost)
+		return probe.TCPSocket(ctx, dial, h.TCPSocket, c, probeHost)
 	case h.GRPC != nil:
-		return probe.GRPC(ctx, w.dialer(), h.GRPC, probeHost)
+		return probe.GRPC(ctx, dial, h.GRPC, probeHost)
 	}
 	return probe.Result{Message: "the probe has no handler"}
 }
 
+// errNoSandbox fails the network probes of a pod whose sandbox is not set
+// up yet (ensureSandbox retries it).
+var errNoSandbox = errors.New("the pod's sandbox is not set up")
+
 // dialer dials from the pod's network view: inside its network namespace,
 // or the host's with hostNetwork.
 func (w *worker) dialer() probe.Dial {
-	if path, ok := w.sandbox.namespaces[specs.NetworkNamespace]; ok && !w.pod.Spec.HostNetwork {
+	var d net.Dialer
+	switch {
+	case w.pod.Spec.HostNetwork:
+		return d.DialContext
+	case w.sandbox == nil:
+		return func(context.Context, string, string) (net.Conn, error) { return nil, errNoSandbox }
+	}
+	if path, ok := w.sandbox.namespaces[specs.NetworkNamespace]; ok {
 		return func(ctx context.Context, network, address string) (net.Conn, error) {
 			return dialInNetns(ctx, path, network, address)
 		}
 	}
-	var d net.Dialer
 	return d.DialContext
 }
 

@@ -294,8 +294,10 @@ func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
 		var sb *sandbox
 		if pod != nil {
 			if sb, err = r.setupSandbox(pod); err != nil {
-				r.log.Error("cannot restore an adopted pod's sandbox; its containers will only be stopped", "uid", uid, "error", err)
-				pod = nil
+				// The worker retries it (ensureSandbox): after a reboot a CNI
+				// plugin may not be ready yet.
+				r.log.Warn("cannot restore an adopted pod's sandbox yet; retrying", "uid", uid, "error", err)
+				sb = nil
 			}
 		}
 		w := newWorker(r, uid, pod, sb, labelsOf[uid])

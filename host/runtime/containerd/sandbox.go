@@ -34,6 +34,9 @@ type sandbox struct {
 	// noNetworkConfig is the CNI conf dir that had no config when the
 	// pod was set up: it runs with loopback only.
 	noNetworkConfig string
+	// netnsFresh is set when this setup made the pod's network namespace
+	// (none was mounted): a recorded attachment belongs to an old one.
+	netnsFresh bool
 }
 
 // volumeSource is where a pod volume is on the host. hostPathType is
@@ -125,6 +128,11 @@ func (r *Runtime) setupSandbox(pod *corev1.Pod) (*sandbox, error) {
 	if !pod.Spec.HostIPC {
 		kinds = append(kinds, specs.IPCNamespace)
 	}
+	// A network namespace made now, where the pod folder may record an
+	// attachment, is a new one (after a reboot, or a failed setup): the
+	// record is stale whatever the inode says, since namespace inode
+	// numbers are reused.
+	sb.netnsFresh = !pod.Spec.HostNetwork && !isNamespaceMount(filepath.Join(dir, "ns", nsKinds[specs.NetworkNamespace].proc))
 	ns, err := createNamespaces(filepath.Join(dir, "ns"), kinds, podHostname(pod))
 	if err != nil {
 		return nil, err

@@ -168,6 +168,10 @@ type worker struct {
 	// deadlineExceeded is set once activeDeadlineSeconds ran out: nothing
 	// starts again and the pod is Failed.
 	deadlineExceeded bool
+	// sandboxRetryAt and sandboxBackoff pace the retries of an adopted
+	// pod's failed sandbox setup (ensureSandbox).
+	sandboxRetryAt time.Time
+	sandboxBackoff backoffState
 }
 
 func newWorker(r *Runtime, uid types.UID, pod *corev1.Pod, sb *sandbox, labels map[string]string) *worker {
@@ -212,6 +216,7 @@ func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
 	wctx, cancelWatches := context.WithCancel(ctx)
 	defer cancelWatches()
+	w.ensureSandbox()
 	w.loadLifetime()
 	if len(w.adopted) > 0 {
 		w.adopt(wctx, w.adopted)
@@ -253,6 +258,10 @@ func (w *worker) run(ctx context.Context) {
 }
 
 func (w *worker) nextAttempt() (time.Time, bool) {
+	if w.pod != nil && w.sandbox == nil {
+		// Nothing starts before the sandbox: its retry is the next event.
+		return w.sandboxRetryAt, !w.stopping
+	}
 	var at time.Time
 	found := false
 	for _, cs := range w.containers[:w.startable()] {
@@ -328,7 +337,7 @@ func (w *worker) startable() int {
 }
 
 func (w *worker) sync(ctx context.Context) {
-	if w.pod == nil || w.stopping || w.enforceDeadline(ctx) {
+	if w.pod == nil || w.stopping || !w.ensureSandbox() || w.enforceDeadline(ctx) {
 		return
 	}
 	for {
