@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,24 +23,6 @@ import (
 	"github.com/staticlet/staticlet/host/statusapi"
 	"github.com/staticlet/staticlet/internal/testenv"
 )
-
-// syncBuffer is a goroutine-safe buffer for a subprocess's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func buildBinaries(t *testing.T) string {
 	t.Helper()
@@ -148,9 +128,9 @@ source: {removalDelay: 0s}
 `, manifests, address, ns, socket, filepath.Join(dir, "state"), filepath.Join(dir, "pods"), metricsAddr, level)), 0o644)
 	}
 	writeConfig("info")
-	start := func() (*exec.Cmd, *syncBuffer) {
+	start := func() (*exec.Cmd, *testenv.SyncBuffer) {
 		cmd := exec.Command(bin, "run", "--config", configPath)
-		var stderr syncBuffer
+		var stderr testenv.SyncBuffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

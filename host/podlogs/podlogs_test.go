@@ -7,9 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/staticlet/staticlet/internal/testenv"
 )
 
 func fixedNow() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC) }
@@ -97,7 +98,7 @@ func TestFollowAcrossRestart(t *testing.T) {
 	}
 	write("0.log", "one\n")
 	ctx, cancel := context.WithCancel(t.Context())
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Follow(ctx, out, dir, 5*time.Millisecond) }()
 	waitFor(t, out, "one\n")
@@ -111,25 +112,11 @@ func TestFollowAcrossRestart(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func waitFor(t *testing.T, b *syncBuffer, want string) {
+func waitFor(t *testing.T, b *testenv.SyncBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		b.mu.Lock()
-		got := b.buf.String()
-		b.mu.Unlock()
-		if got == want {
+		if b.String() == want {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -324,29 +323,11 @@ func TestUntrappedSIGTERM(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer the cio copy goroutines can write while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestFIFOStreams checks the FIFO-based cio with the FIFOs in a directory of our choosing (the default
 // is /run/containerd/fifo), the image config's Env and WorkingDir, and a non-zero exit code.
 func TestFIFOStreams(t *testing.T) {
 	r := newRig(t)
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testenv.SyncBuffer
 	stdio := cio.NewCreator(cio.WithStreams(nil, &stdout, &stderr), cio.WithFIFODir(t.TempDir()))
 	run := r.start(t, testenv.ContainerID("fifo"), stdio,
 		"sh", "-c", `echo "out $PATH $(pwd) $(id -u)"; echo err >&2; exit 3`)

@@ -251,6 +251,17 @@ func rssMiB(tb testing.TB, pid int) float64 {
 
 // findLogger returns the pid of a `bin shim-logger` process.
 func findLogger(bin string) int {
+	pids := pidsWhere(func(args []string) bool { return len(args) >= 2 && args[0] == bin && args[1] == "shim-logger" })
+	if len(pids) == 0 {
+		return 0
+	}
+	return pids[0]
+}
+
+// pidsWhere lists the processes whose command line (/proc/<pid>/cmdline,
+// split at NULs) matches.
+func pidsWhere(match func(args []string) bool) []int {
+	var out []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -258,10 +269,16 @@ func findLogger(bin string) int {
 			continue
 		}
 		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		args := strings.Split(string(cmdline), "\x00")
-		if len(args) >= 2 && args[0] == bin && args[1] == "shim-logger" {
-			return pid
+		if match(strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")) {
+			out = append(out, pid)
 		}
 	}
-	return 0
+	return out
+}
+
+// shimPids are the runc shims serving containerd namespace.
+func shimPids(namespace string) []int {
+	return pidsWhere(func(args []string) bool {
+		return len(args) > 0 && strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") && slices.Contains(args, namespace)
+	})
 }

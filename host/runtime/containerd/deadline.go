@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -73,31 +72,9 @@ func (w *worker) enforceDeadline(ctx context.Context) bool {
 	if err := writeFileAtomic(filepath.Join(w.sandbox.dir, deadlineExceededFile), nil, 0o600); err != nil {
 		w.log.Warn("cannot record the exceeded deadline; an agent restart would start the pod again", "error", err)
 	}
-	for _, cs := range w.containers {
-		cs.pending = false
-		if cs.probeCancel != nil {
-			cs.probeCancel()
-			cs.probeCancel = nil
-		}
-	}
 	w.log.Info("active deadline exceeded; killing the pod's containers", "active_deadline_seconds", *w.pod.Spec.ActiveDeadlineSeconds)
-	deadline := time.Now().Add(w.grace)
-	isSidecar := func(cs *containerState) bool { return cs.kind == sidecarContainer }
-	notSidecar := func(cs *containerState) bool { return cs.kind != sidecarContainer }
-	deadline = w.preStopAll(ctx, deadline, notSidecar)
-	if err := w.signalRunning(ctx, 0, notSidecar); err != nil {
-		w.log.Warn("stopping containers past the deadline", "error", err)
-	}
-	w.waitExits(ctx, deadline, notSidecar)
-	deadline = w.preStopAll(ctx, deadline, isSidecar)
-	if err := w.signalRunning(ctx, 0, isSidecar); err != nil {
-		w.log.Warn("stopping sidecars past the deadline", "error", err)
-	}
-	if !w.waitExits(ctx, deadline, nil) {
-		if err := w.signalRunning(ctx, syscall.SIGKILL, nil); err != nil {
-			w.log.Warn("killing containers past the deadline", "error", err)
-		}
-		w.waitExits(ctx, time.Now().Add(killTimeout), nil)
+	if err := w.terminateAll(ctx, w.grace); err != nil {
+		w.log.Warn("killing the pod's containers past its deadline", "error", err)
 	}
 	return true
 }

@@ -1,7 +1,6 @@
 package containerd_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/staticlet/staticlet/host/network/cni"
 	"github.com/staticlet/staticlet/host/runtime/containerd"
 	"github.com/staticlet/staticlet/internal/cnitest"
+	"github.com/staticlet/staticlet/internal/testenv"
 )
 
 // This binary's pods live on 10.213.2.0/24 (host/network/cni's on .1).
@@ -183,23 +182,6 @@ func TestCNIPodNetwork(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestCNINoConfigLoopbackOnly: with an empty conf dir a pod runs with
 // loopback only, its status says why, and the warning is logged once; a
 // config dropped in later serves the next pod without a restart.
@@ -215,7 +197,7 @@ func TestCNINoConfigLoopbackOnly(t *testing.T) {
 	}
 	e := newEnv(t)
 	opts, calls := cniOptions(t, e, netw)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	opts.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: &logs})
 	rt := newRuntime(t, opts)
 

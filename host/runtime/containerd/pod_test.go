@@ -31,7 +31,7 @@ func pod(name string, uid types.UID, policy corev1.RestartPolicy, containers ...
 }
 
 // waitContainer polls the runtime's status of one container.
-func waitContainer(t *testing.T, rt *containerd.Runtime, uid types.UID, name string, timeout time.Duration, cond func(corev1.ContainerStatus) bool) corev1.ContainerStatus {
+func waitContainer(t testing.TB, rt *containerd.Runtime, uid types.UID, name string, timeout time.Duration, cond func(corev1.ContainerStatus) bool) corev1.ContainerStatus {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last corev1.ContainerStatus

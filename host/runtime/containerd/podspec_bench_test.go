@@ -96,17 +96,8 @@ func containerdTicks(address, namespace string) (int64, bool) {
 	}
 	daemon, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	total := processTicks(daemon)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		args := strings.Split(string(cmdline), "\x00")
-		if len(args) > 0 && strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") && strings.Contains(string(cmdline), "\x00"+namespace+"\x00") {
-			total += processTicks(pid)
-		}
+	for _, pid := range shimPids(namespace) {
+		total += processTicks(pid)
 	}
 	return total, true
 }

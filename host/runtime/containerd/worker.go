@@ -216,8 +216,11 @@ func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
 	wctx, cancelWatches := context.WithCancel(ctx)
 	defer cancelWatches()
-	w.ensureSandbox()
-	w.loadLifetime()
+	if w.sandbox != nil {
+		w.loadLifetime()
+	} else {
+		w.ensureSandbox() // loads the lifetime once it succeeds
+	}
 	if len(w.adopted) > 0 {
 		w.adopt(wctx, w.adopted)
 		w.adopted = nil
@@ -944,38 +947,9 @@ func (w *worker) specIndex(name string) int {
 // stopped again.
 func (w *worker) stop(ctx context.Context, grace time.Duration) error {
 	w.stopping = true
-	for _, cs := range w.containers {
-		cs.pending = false
-	}
-	for _, cs := range w.containers {
-		if cs.probeCancel != nil {
-			cs.probeCancel()
-			cs.probeCancel = nil
-		}
-	}
-	deadline := time.Now().Add(grace)
 	w.log.Info("stopping pod", "grace_period", grace)
-	// App containers first; sidecars once they are gone (or the grace
-	// period is), so a proxy or log shipper outlives what it serves.
-	isSidecar := func(cs *containerState) bool { return cs.kind == sidecarContainer }
-	notSidecar := func(cs *containerState) bool { return cs.kind != sidecarContainer }
-	deadline = w.preStopAll(ctx, deadline, notSidecar)
-	if err := w.signalRunning(ctx, 0, notSidecar); err != nil {
+	if err := w.terminateAll(ctx, grace); err != nil {
 		return err
-	}
-	w.waitExits(ctx, deadline, notSidecar)
-	deadline = w.preStopAll(ctx, deadline, isSidecar)
-	if err := w.signalRunning(ctx, 0, isSidecar); err != nil {
-		return err
-	}
-	if !w.waitExits(ctx, deadline, nil) {
-		w.log.Info("grace period over; killing", "grace_period", grace)
-		if err := w.signalRunning(ctx, syscall.SIGKILL, nil); err != nil {
-			return err
-		}
-		if !w.waitExits(ctx, time.Now().Add(killTimeout), nil) {
-			return fmt.Errorf("containers still running %s after SIGKILL", killTimeout)
-		}
 	}
 	var errs []error
 	for _, cs := range w.containers {
@@ -1002,6 +976,43 @@ func (w *worker) stop(ctx context.Context, grace time.Duration) error {
 		return err
 	}
 	return w.rt.teardownSandbox(string(w.uid), w.namespace, w.name)
+}
+
+// terminateAll ends every container of the pod as the kubelet kills a pod:
+// nothing starts again and the probes stop; the app containers get their
+// preStop hooks and stop signal within grace, then the sidecars (reverse
+// order) within what is left, so a proxy or log shipper outlives what it
+// serves; what still runs then gets SIGKILL. It returns once all exited.
+func (w *worker) terminateAll(ctx context.Context, grace time.Duration) error {
+	for _, cs := range w.containers {
+		cs.pending = false
+		if cs.probeCancel != nil {
+			cs.probeCancel()
+			cs.probeCancel = nil
+		}
+	}
+	deadline := time.Now().Add(grace)
+	isSidecar := func(cs *containerState) bool { return cs.kind == sidecarContainer }
+	notSidecar := func(cs *containerState) bool { return cs.kind != sidecarContainer }
+	deadline = w.preStopAll(ctx, deadline, notSidecar)
+	if err := w.signalRunning(ctx, 0, notSidecar); err != nil {
+		return err
+	}
+	w.waitExits(ctx, deadline, notSidecar)
+	deadline = w.preStopAll(ctx, deadline, isSidecar)
+	if err := w.signalRunning(ctx, 0, isSidecar); err != nil {
+		return err
+	}
+	if !w.waitExits(ctx, deadline, nil) {
+		w.log.Info("grace period over; killing", "grace_period", grace)
+		if err := w.signalRunning(ctx, syscall.SIGKILL, nil); err != nil {
+			return err
+		}
+		if !w.waitExits(ctx, time.Now().Add(killTimeout), nil) {
+			return fmt.Errorf("containers still running %s after SIGKILL", killTimeout)
+		}
+	}
+	return nil
 }
 
 // preStopAll runs the preStop hooks of the running containers which
