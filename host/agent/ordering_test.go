@@ -53,7 +53,11 @@ func TestStartAfterWaitsForReadiness(t *testing.T) {
 		os.WriteFile(dir+"/web.yaml", []byte(podAfter("web", "busybox:1", "db")), 0o644)
 	})
 	h.waitRunning("default/db-node1")
-	web := h.waitPod("default/web-node1", isWaiting)
+	// The message follows db from "starting" to "not Ready" at the next
+	// plan after its start returns.
+	web := h.waitPod("default/web-node1", func(p agent.PodStatus) bool {
+		return isWaiting(p) && p.Runtime != nil && strings.Contains(p.Runtime.Message, "(not Ready)")
+	})
 	if strings.Join(web.WaitingFor, ",") != "default/db-node1" || web.Runtime == nil ||
 		web.Runtime.Phase != corev1.PodPending || web.Runtime.Reason != "WaitingForDependencies" ||
 		!strings.Contains(web.Runtime.Message, "waiting for default/db-node1 (not Ready) to be Running and Ready") {
