@@ -1,0 +1,125 @@
+package plugin
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+)
+
+// DefaultMaxResponseBytes caps a plugin's response.
+const DefaultMaxResponseBytes = 4 << 20
+
+// Options tune LoadChain. The zero value works.
+type Options struct {
+	// CacheDir keeps compiled native code across restarts; created with
+	// mode 0700. Empty means an in-memory cache shared by the process.
+	CacheDir string
+	// BaseDir resolves relative plugin paths (the config file's folder).
+	BaseDir string
+	// Logger receives plugin log messages (named after the plugin) and
+	// the chain's decisions. Nil discards.
+	Logger hclog.Logger
+	// MaxInstancesPerPlugin bounds concurrent calls into one plugin; 0
+	// means 2 (the agent's reconcile loop is the main caller).
+	MaxInstancesPerPlugin int
+	// MaxResponseBytes caps a response; 0 means DefaultMaxResponseBytes.
+	MaxResponseBytes int
+	// LogPerSecond, LogBurst and LogMessageBytes cap plugin logging; 0
+	// means the defaults.
+	LogPerSecond, LogBurst, LogMessageBytes int
+	// DisableInterruptInstrumentation makes timeouts use wazero's
+	// WithCloseOnContextDone instead of the injected interrupt check
+	// (slower; for comparison, see docs/RATIONALE.md).
+	DisableInterruptInstrumentation bool
+	// MaxModuleBytes refuses bigger modules; 0 means DefaultMaxModuleBytes.
+	MaxModuleBytes int64
+	// CompileTimeout and CompileMemoryBytes bound the compiler process
+	// (compile.go); 0 means DefaultCompileTimeout and
+	// DefaultCompileMemoryBytes.
+	CompileTimeout     time.Duration
+	CompileMemoryBytes int64
+	// Interpreter uses wazero's interpreter instead of the compiler: fast
+	// to load, slow to run (`staticlet plugin run` of a one-off call).
+	Interpreter bool
+	// ObserveCall, when set, is told of every plugin call: its operation,
+	// outcome ("ok", "denied", "error", "timeout") and duration (metrics).
+	ObserveCall func(plugin string, op Operation, outcome string, took time.Duration)
+
+	// For benchmarks: a private compilation cache (to measure a restart)
+	// and calls without any timeout enforcement (the floor).
+	cacheOverride wazero.CompilationCache
+	noTimeouts    bool
+}
+
+func (o *Options) logger() hclog.Logger {
+	if o.Logger == nil {
+		return hclog.NewNullLogger()
+	}
+	return o.Logger
+}
+
+func (o *Options) maxResponseBytes() int {
+	if o.MaxResponseBytes > 0 {
+		return o.MaxResponseBytes
+	}
+	return DefaultMaxResponseBytes
+}
+
+func (o *Options) logPerSecond() int {
+	if o.LogPerSecond > 0 {
+		return o.LogPerSecond
+	}
+	return DefaultLogPerSecond
+}
+
+func (o *Options) logBurst() int {
+	if o.LogBurst > 0 {
+		return o.LogBurst
+	}
+	return DefaultLogBurst
+}
+
+func (o *Options) logMessageBytes() int {
+	if o.LogMessageBytes > 0 {
+		return o.LogMessageBytes
+	}
+	return DefaultLogMessageBytes
+}
+
+// Compilation caches are shared per folder within the process, so a reload
+// does not recompile unchanged modules even without a folder.
+var (
+	cachesMu sync.Mutex
+	caches   = map[string]wazero.CompilationCache{}
+)
+
+func compilationCache(dir string) (wazero.CompilationCache, error) {
+	cachesMu.Lock()
+	defer cachesMu.Unlock()
+	if c, ok := caches[dir]; ok {
+		return c, nil
+	}
+	var c wazero.CompilationCache
+	if dir == "" {
+		c = wazero.NewCompilationCache()
+	} else {
+		// The folder holds native code the agent will run: keep it
+		// private to the agent's user.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("plugin compilation cache: %w", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("plugin compilation cache: %w", err)
+		}
+		var err error
+		if c, err = wazero.NewCompilationCacheWithDir(dir); err != nil {
+			return nil, fmt.Errorf("plugin compilation cache %s: %w", dir, err)
+		}
+	}
+	caches[dir] = c
+	return c, nil
+}
