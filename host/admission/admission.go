@@ -133,7 +133,11 @@ func (p *Pipeline) admitCached(ctx context.Context, key cacheKey, f source.File,
 		return r
 	}
 	r := p.Admit(ctx, f, now)
-	p.cache[key] = r
+	if ctx.Err() == nil {
+		// A result under an ended context may hold the plugins' context
+		// error rather than their verdict: admit the file again next time.
+		p.cache[key] = r
+	}
 	return r
 }
 

@@ -1,0 +1,29 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/staticlet/staticlet/host/source"
+)
+
+// TestCancelledAdmissionIsNotCached: the agent cancels an admission a newer
+// listing supersedes; what the plugins answered under the ended context is
+// their context error, not a verdict, and must not stick to the file.
+func TestCancelledAdmissionIsNotCached(t *testing.T) {
+	policy := &fakePolicy{fp: "v1"}
+	p := New(Options{NodeName: "n1", Policy: policy})
+	l := source.Listing{Source: "file", Complete: true, Files: []source.File{file("/m/seed.yaml", seed)}}
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	policy.fail = context.Canceled
+	if r := p.AdmitListing(cancelled, l, now); r[0].Verdict != Rejected || !errors.Is(cancelled.Err(), context.Canceled) {
+		t.Fatalf("under a cancelled context: %+v", r[0])
+	}
+	policy.fail = nil
+	if r := p.AdmitListing(context.Background(), l, now); r[0].Verdict != Accepted {
+		t.Fatalf("admitted again: %+v, want the cancelled result forgotten", r[0])
+	}
+}
