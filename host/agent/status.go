@@ -18,9 +18,31 @@ import (
 type Status struct {
 	Files []desired.FileStatus
 	Pods  []PodStatus
-	// Synced is true once every source has delivered a complete listing and
-	// the runtime's pods were adopted.
+	// Synced is true once every source has delivered a complete listing,
+	// admitted, and the runtime's pods were adopted.
 	Synced bool
+	// Sources reports each source's listings and any admission in progress.
+	Sources []SourceStatus
+}
+
+// SourceStatus is what the agent has from one source.
+type SourceStatus struct {
+	Name string
+	// Complete is true once a complete listing of the source was admitted.
+	Complete bool
+	// Listings counts the listings the source delivered, complete or not.
+	Listings uint64
+	// Admitting is set while the source's newest listing waits for its
+	// admission results (plugins may take long); until they come, the
+	// results of the listing before stay in force.
+	Admitting *Admitting
+}
+
+// Admitting describes a listing waiting for admission.
+type Admitting struct {
+	Files int
+	// Since is when the listing (or the policy change) asked for it.
+	Since time.Time
 }
 
 // PodStatus is the agent-level state of one pod, with the runtime's view of
@@ -97,25 +119,31 @@ func (a *Agent) Status(ctx context.Context) (Status, error) {
 	}
 }
 
-func (a *Agent) status() Status {
-	s := Status{Synced: a.adopted && a.allSourcesComplete()}
-	s.Files = append(s.Files, a.snapshot.Files...)
-	for _, st := range a.observed {
+// Status is the core's report. Pods the runtime holds carry no Runtime
+// status: the loop adds it from the runtime's memory (Agent.Status).
+func (c *Core) Status() Status {
+	s := Status{Synced: c.adopted && c.allSourcesComplete()}
+	s.Files = append(s.Files, c.snapshot.Files...)
+	for _, name := range c.sources {
+		ss := SourceStatus{Name: name, Complete: c.complete[name], Listings: c.listingsSeen[name]}
+		if ad, ok := c.admitting[name]; ok {
+			ss.Admitting = &Admitting{Files: ad.files, Since: ad.since}
+		}
+		s.Sources = append(s.Sources, ss)
+	}
+	for _, st := range c.observed {
 		ps := PodStatus{Key: st.obs.Key, UID: string(st.obs.UID), File: st.file, Phase: string(st.obs.Phase), Since: st.since}
 		if st.lastErr != nil {
 			ps.LastError = st.lastErr.Error()
 		}
-		if rs, ok := a.cfg.Runtime.PodStatus(st.obs.UID); ok {
-			ps.Runtime = &rs
-		}
 		s.Pods = append(s.Pods, ps)
 	}
-	if len(a.waiting) > 0 {
-		pods := make(map[types.UID]*corev1.Pod, len(a.snapshot.Pods))
-		for _, d := range a.snapshot.Pods {
+	if len(c.waiting) > 0 {
+		pods := make(map[types.UID]*corev1.Pod, len(c.snapshot.Pods))
+		for _, d := range c.snapshot.Pods {
 			pods[d.UID] = d.Pod
 		}
-		for uid, w := range a.waiting {
+		for uid, w := range c.waiting {
 			rs := WaitingStatus(pods[uid], w.Reason, w.Message)
 			ps := PodStatus{Key: w.Key, UID: string(uid), File: w.file, Phase: PhaseWaiting, Since: w.since, Runtime: &rs,
 				WaitingFor: append([]string(nil), w.Pending...)}
