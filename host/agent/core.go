@@ -523,8 +523,14 @@ func logFileChanges(s *step, before, after desired.Snapshot) {
 	}
 }
 
-// kv makes a log field, its value formatted as fmt.Sprint does.
-func kv(key string, value any) Field { return Field{Key: key, Value: fmt.Sprint(value)} }
+// kv makes a log field, its value formatted as fmt.Sprint does, lists of
+// strings quoted.
+func kv(key string, value any) Field {
+	if list, ok := value.([]string); ok {
+		return Field{Key: key, Value: fmt.Sprintf("%q", list)}
+	}
+	return Field{Key: key, Value: fmt.Sprint(value)}
+}
 
 func reasonStrings(rs []admission.Reason) []string {
 	out := make([]string, len(rs))
