@@ -14,9 +14,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/staticlet/staticlet/host/admission"
+	"github.com/staticlet/staticlet/host/config"
 	"github.com/staticlet/staticlet/host/desired"
 	"github.com/staticlet/staticlet/host/logging"
 	"github.com/staticlet/staticlet/host/plan"
+	"github.com/staticlet/staticlet/host/runtime/containerd"
 	"github.com/staticlet/staticlet/host/source"
 	"github.com/staticlet/staticlet/host/source/file"
 )
@@ -78,7 +80,7 @@ start-after cycle (those pods would never start), 2 on a usage or configuration 
 				return usageError(err)
 			}
 			defer closePolicy()
-			result := checkPaths(cmd.Context(), roots, admission.Options{NodeName: settings.NodeName, Policy: policy}, time.Now())
+			result := checkPaths(cmd.Context(), roots, admission.Options{NodeName: settings.NodeName, Policy: policy, Runtime: runtimeCapabilities(settings)}, time.Now())
 			if err := printCheck(cmd.OutOrStdout(), output, result); err != nil {
 				return err
 			}
@@ -93,6 +95,13 @@ start-after cycle (those pods would never start), 2 on a usage or configuration 
 	flags.register(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	return cmd
+}
+
+// runtimeCapabilities probes this host for what the containerd runtime can
+// run, as the runtime itself does at start, without connecting to
+// containerd: check and the agent refuse the same pods.
+func runtimeCapabilities(settings config.Settings) containerd.Capabilities {
+	return containerd.DetectCapabilities(containerd.SysctlPolicy{AllowedUnsafe: settings.AllowedUnsafeSysctls})
 }
 
 // checkPaths runs the agent's pipeline once over roots, as one desired set.

@@ -101,3 +101,28 @@ func TestCheckUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRuntimeRefusals: what the containerd runtime would refuse at
+// start is rejected by check, with the field named, as the agent's
+// admission rejects it.
+func TestCheckRuntimeRefusals(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tty.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: tty}\nspec:\n  securityContext: {sysctls: [{name: kernel.msgmax, value: '1'}]}\n  containers: [{name: c, image: busybox, tty: true}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "check", "--node-name", "n1", "-o", "json", dir)
+	if code != exitRejected {
+		t.Fatalf("exit %d, want %d: %s %s", code, exitRejected, out, errOut)
+	}
+	var res checkOutput
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]bool{}
+	for _, d := range res.Manifests[0].Details {
+		fields[d.Field] = true
+	}
+	if res.Manifests[0].Verdict != "rejected" || !fields["spec.containers[0].tty"] || !fields["spec.securityContext.sysctls[0]"] {
+		t.Errorf("entry = %+v", res.Manifests[0])
+	}
+}

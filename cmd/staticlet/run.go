@@ -91,8 +91,9 @@ func loggerBinary() (string, error) {
 func runAgent(ctx context.Context, settings config.Settings, reload func() (config.Settings, error), dryRun bool, log hclog.Logger) error {
 	var rt agent.Runtime
 	var pingRuntime func(context.Context) error
+	var caps containerd.Capabilities
 	if dryRun {
-		rt = dryrun.New(log)
+		rt, caps = dryrun.New(log), runtimeCapabilities(settings)
 	} else {
 		logger, err := loggerBinary()
 		if err != nil {
@@ -115,7 +116,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			return usageError(err)
 		}
 		defer crt.Close()
-		rt, pingRuntime = crt, crt.Ping
+		rt, pingRuntime, caps = crt, crt.Ping, crt.Capabilities()
 	}
 
 	// The agent is created below; the metrics' scrape-time collector and
@@ -153,7 +154,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	}
 	a = agent.New(agent.Config{
 		Runtime:  rt,
-		Pipeline: admission.New(admission.Options{NodeName: settings.NodeName, Policy: policies.Policy}),
+		Pipeline: admission.New(admission.Options{NodeName: settings.NodeName, Policy: policies.Policy, Runtime: caps}),
 		Builder:  desired.NewBuilder(settings.RemovalDelay),
 		Sources:  sources,
 		Logger:   log.Named("agent"),

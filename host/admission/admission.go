@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/staticlet/staticlet/host/manifest"
 	"github.com/staticlet/staticlet/host/pod"
@@ -73,6 +74,19 @@ type Options struct {
 	NodeName string
 	// Policy is the plugin chain; nil for none.
 	Policy Policy
+	// Runtime is the runtime's capability check; nil admits whatever
+	// validation and the policy admit.
+	Runtime RuntimeCheck
+}
+
+// RuntimeCheck says what of a pod the node's runtime cannot run on this
+// host (tty, a sysctl the node does not allow, AppArmor where there is
+// none), each error naming its field. Admission asks it so such a pod is a
+// rejected manifest, and a running pod's last good version keeps running,
+// rather than a pod that fails to start. It must be pure: admission calls it
+// for every changed file.
+type RuntimeCheck interface {
+	Supports(pod *corev1.Pod) field.ErrorList
 }
 
 // Pipeline evaluates files. It caches results and is not safe for concurrent
@@ -178,7 +192,11 @@ func (p *Pipeline) Admit(ctx context.Context, f source.File, now time.Time) Resu
 	if err != nil {
 		return reject(r, Reason{Message: err.Error()})
 	}
-	for _, fe := range append(validation.ValidatePod(static), validation.ValidateStartAfter(static, doc.Pod.Name)...) {
+	errs := append(validation.ValidatePod(static), validation.ValidateStartAfter(static, doc.Pod.Name)...)
+	if p.opts.Runtime != nil {
+		errs = append(errs, p.opts.Runtime.Supports(static)...)
+	}
+	for _, fe := range errs {
 		r.Reasons = append(r.Reasons, Reason{Field: fe.Field, Message: fe.ErrorBody()})
 	}
 	if policy != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"sigs.k8s.io/yaml"
 
@@ -160,6 +161,37 @@ func TestAdmitRejections(t *testing.T) {
 				t.Errorf("%s: reasons %q do not contain %q", name, got, w)
 			}
 		}
+	}
+}
+
+// ttyRefuser is a runtime that cannot run a container with a terminal.
+type ttyRefuser struct{ asked int }
+
+func (c *ttyRefuser) Supports(p *corev1.Pod) field.ErrorList {
+	c.asked++
+	var errs field.ErrorList
+	for i, ctr := range p.Spec.Containers {
+		if ctr.TTY {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "containers").Index(i).Child("tty"), "no terminal here"))
+		}
+	}
+	return errs
+}
+
+// TestAdmitRuntimeCheck: what the runtime cannot run is a rejected manifest
+// with the field named; what it can run is admitted as before.
+func TestAdmitRuntimeCheck(t *testing.T) {
+	check := &ttyRefuser{}
+	p := New(Options{NodeName: "n1", Runtime: check})
+	r := p.Admit(context.Background(), file("/m/tty.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  containers: [{name: c, image: i, tty: true}]\n"), now)
+	if r.Verdict != Rejected || r.Pod != nil || len(r.Reasons) != 1 || r.Reasons[0].Field != "spec.containers[0].tty" || r.Reasons[0].Message != "Forbidden: no terminal here" {
+		t.Errorf("tty: %+v", r)
+	}
+	if r := p.Admit(context.Background(), file("/m/seed.yaml", seed), now); r.Verdict != Accepted {
+		t.Errorf("seed: %+v", r)
+	}
+	if check.asked != 2 {
+		t.Errorf("the runtime was asked %d times, want 2", check.asked)
 	}
 }
 

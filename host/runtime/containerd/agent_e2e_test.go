@@ -91,7 +91,7 @@ func startAgent(t testing.TB, opts containerd.Options, dir string) *agentRig {
 	watcher := &file.Watcher{Root: dir, Resync: 20 * time.Second, Debounce: 20 * time.Millisecond}
 	a := agent.New(agent.Config{
 		Runtime:  rt,
-		Pipeline: admission.New(admission.Options{NodeName: "node1"}),
+		Pipeline: admission.New(admission.Options{NodeName: "node1", Runtime: rt.Capabilities()}),
 		Builder:  desired.NewBuilder(removalDelay),
 		Sources:  map[string]*source.Mailbox{source.NameFile: files},
 		Logger:   agentLogger(opts.Logger),

@@ -31,6 +31,11 @@
 // OCI spec (spec.go) carries resources and the merged security context as
 // containerd's CRI plugin would build them for the kubelet.
 //
+// What a pod may ask of this host is decided by Capabilities
+// (capability.go): a pure check over host facts probed once (the LSMs,
+// mount_setattr, `runc features`) that admission runs for the agent and
+// `staticlet check`, and StartPod again as a backstop.
+//
 // IO: gRPC to containerd (including exec probes and hooks); CNI plugins
 // run through package cni at pod setup and teardown; probe and hook
 // connections dialled from inside the pod's network namespace (setns on a

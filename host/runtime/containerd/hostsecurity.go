@@ -95,35 +95,6 @@ func appArmorProfile(pod *corev1.Pod, c *corev1.Container) *corev1.AppArmorProfi
 	return nil
 }
 
-// checkHostSupport refuses, before anything is created, a pod that needs
-// something this host lacks, as the kubelet's admission does: an AppArmor
-// profile other than Unconfined on a host without AppArmor ("Cannot
-// enforce AppArmor"), and recursiveReadOnly: Enabled where the kernel or
-// runc cannot make a mount recursively read-only.
-func checkHostSupport(pod *corev1.Pod, host hostSecurity) error {
-	var errs []error
-	bad := func(field, what string) {
-		errs = append(errs, fmt.Errorf("%s: %w: %s", field, ErrUnsupported, what))
-	}
-	check := func(field string, c *corev1.Container) {
-		if p := appArmorProfile(pod, c); p != nil && p.Type != corev1.AppArmorProfileTypeUnconfined && !host.appArmor {
-			bad(field+".securityContext.appArmorProfile", "cannot enforce AppArmor: AppArmor is not enabled on the host")
-		}
-		for j, vm := range c.VolumeMounts {
-			if vm.RecursiveReadOnly != nil && *vm.RecursiveReadOnly == corev1.RecursiveReadOnlyEnabled && !host.recursiveReadOnly {
-				bad(fmt.Sprintf("%s.volumeMounts[%d].recursiveReadOnly", field, j), "the kernel (mount_setattr, Linux 5.12+) or runc (the rro mount option) cannot make a mount recursively read-only; use IfPossible to fall back to a plain read-only mount")
-			}
-		}
-	}
-	for i := range pod.Spec.InitContainers {
-		check(fmt.Sprintf("spec.initContainers[%d]", i), &pod.Spec.InitContainers[i])
-	}
-	for i := range pod.Spec.Containers {
-		check(fmt.Sprintf("spec.containers[%d]", i), &pod.Spec.Containers[i])
-	}
-	return errors.Join(errs...)
-}
-
 // lsmOpts applies the container's AppArmor profile and SELinux label, as
 // containerd's CRI plugin does: with AppArmor enabled an unset profile is
 // RuntimeDefault (containerd's generated profile) except for privileged

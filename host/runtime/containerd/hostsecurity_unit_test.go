@@ -35,8 +35,8 @@ func TestSysctlPolicy(t *testing.T) {
 	p := &corev1.Pod{Spec: corev1.PodSpec{HostIPC: true, SecurityContext: &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
 		{Name: "kernel.msgmax", Value: "1"}, {Name: "net/ipv4/tcp_syncookies", Value: "1"},
 	}}}}
-	got, err := podSysctls(p, policy)
-	if !errors.Is(err, ErrSysctlForbidden) || !strings.Contains(err.Error(), `spec.securityContext.sysctls[0] (kernel.msgmax): SysctlForbidden: "kernel.msgmax" not allowed with host ipc enabled`) {
+	got, refused := podSysctls(p, policy)
+	if err := refusalsError(refused); !errors.Is(err, ErrSysctlForbidden) || !strings.Contains(err.Error(), `spec.securityContext.sysctls[0] (kernel.msgmax): SysctlForbidden: "kernel.msgmax" not allowed with host ipc enabled`) {
 		t.Errorf("podSysctls error = %v", err)
 	}
 	if got["net.ipv4.tcp_syncookies"] != "1" || len(got) != 1 {

@@ -98,8 +98,8 @@ type Runtime struct {
 	// configs caches image configs by manifest digest: content-addressed,
 	// so they never change.
 	configs sync.Map
-	// hostSecurity is what the host offers pods' security contexts.
-	hostSecurity hostSecurity
+	// caps is what this host lets pods ask for; admission checks the same.
+	caps Capabilities
 	// cni is nil when Options.Network has no conf dir.
 	cni *cni.Plugins
 	// cgroups makes and removes pod cgroups on this host's hierarchies.
@@ -204,12 +204,16 @@ func New(opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("containerd runtime: connect %s: %w", opts.Address, err)
 	}
 	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), opts.Namespace))
-	r := &Runtime{opts: opts, log: opts.Logger, client: c, ctx: ctx, cancel: cancel, workers: map[types.UID]*worker{}, hostSecurity: detectHostSecurity(""), cni: plugins}
+	r := &Runtime{opts: opts, log: opts.Logger, client: c, ctx: ctx, cancel: cancel, workers: map[types.UID]*worker{}, caps: DetectCapabilities(opts.Sysctls), cni: plugins}
 	r.cgroups = cgroupManager
 	r.statusChanged = make(chan struct{}, 1)
 	r.logCgroupLayout()
 	return r, nil
 }
+
+// Capabilities is what this runtime can run on this host, as probed at
+// New: the check admission runs before a pod reaches StartPod.
+func (r *Runtime) Capabilities() Capabilities { return r.caps }
 
 // StatusChanged implements agent.StatusNotifier: workers ring it when a
 // pod's published phase or Ready condition changes, so a pod waiting for
@@ -329,13 +333,9 @@ func (r *Runtime) startWorker(w *worker) {
 // when the pod cannot be set up at all.
 func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
 	key := pod.Namespace + "/" + pod.Name
-	if err := checkSupported(pod); err != nil {
-		return fmt.Errorf("start pod %s: %w", key, err)
-	}
-	if err := checkHostSupport(pod, r.hostSecurity); err != nil {
-		return fmt.Errorf("start pod %s: %w", key, err)
-	}
-	if _, err := podSysctls(pod, r.opts.Sysctls); err != nil {
+	// Admission refuses these pods already (Capabilities); this backstop
+	// keeps a caller without admission from half-creating one.
+	if err := r.caps.check(pod); err != nil {
 		return fmt.Errorf("start pod %s: %w", key, err)
 	}
 	r.mu.Lock()

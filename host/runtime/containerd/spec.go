@@ -33,62 +33,6 @@ var errCreateContainerConfig = errors.New("CreateContainerConfigError")
 // not do (tty, stdin, some volume types).
 var ErrUnsupported = errors.New("not supported by the containerd runtime")
 
-// checkSupported refuses, up front and with the field named, what the
-// runtime cannot run, so nothing is half-created.
-func checkSupported(pod *corev1.Pod) error {
-	var errs []error
-	bad := func(field, what string) {
-		errs = append(errs, fmt.Errorf("%s: %w: %s", field, ErrUnsupported, what))
-	}
-	if len(pod.Spec.Containers) == 0 {
-		bad("spec.containers", "a pod needs at least one container")
-	}
-	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
-		bad("spec.os.name", "only Linux pods run on containerd with runc")
-	}
-	if pod.Spec.HostUsers != nil && !*pod.Spec.HostUsers {
-		bad("spec.hostUsers", "user namespaces are not implemented: the pod would run in the host's user namespace, which is what hostUsers: false asks not to do")
-	}
-	if pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace {
-		bad("spec.shareProcessNamespace", "no pause process holds a pod-wide PID namespace; each container has its own")
-	}
-	check := func(field string, c *corev1.Container) {
-		if c.TTY {
-			bad(field+".tty", "static pods have no attach, so a terminal would never be read")
-		}
-		if sc := c.SecurityContext; sc != nil && sc.ProcMount != nil && *sc.ProcMount == corev1.UnmaskedProcMount {
-			bad(field+".securityContext.procMount", "Unmasked needs a user namespace (hostUsers: false), which is not implemented")
-		}
-		if c.Stdin || c.StdinOnce {
-			bad(field+".stdin", "static pods have no attach, so standard input would never be written")
-		}
-		if lc := c.Lifecycle; lc != nil {
-			for hook, h := range map[string]*corev1.LifecycleHandler{"postStart": lc.PostStart, "preStop": lc.PreStop} {
-				if h != nil && h.TCPSocket != nil {
-					bad(field+".lifecycle."+hook+".tcpSocket", "deprecated and never run by the kubelet; use exec, httpGet or sleep")
-				}
-			}
-		}
-		for j, e := range c.Env {
-			if e.ValueFrom != nil && e.ValueFrom.FieldRef == nil && e.ValueFrom.ResourceFieldRef == nil {
-				bad(fmt.Sprintf("%s.env[%d].valueFrom", field, j), "only fieldRef and resourceFieldRef are supported on a node without an API server")
-			}
-		}
-	}
-	for i := range pod.Spec.InitContainers {
-		check(fmt.Sprintf("spec.initContainers[%d]", i), &pod.Spec.InitContainers[i])
-	}
-	for i := range pod.Spec.Containers {
-		check(fmt.Sprintf("spec.containers[%d]", i), &pod.Spec.Containers[i])
-	}
-	for i, v := range pod.Spec.Volumes {
-		if v.HostPath == nil && v.EmptyDir == nil && v.DownwardAPI == nil && !downwardOnly(v.Projected) {
-			bad(fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name), "only hostPath, emptyDir, downwardAPI and projected downwardAPI volumes are supported")
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // downwardOnly tells a projected volume whose sources are all downwardAPI,
 // the only projection a node without an API server can fill.
 func downwardOnly(p *corev1.ProjectedVolumeSource) bool {
@@ -377,7 +321,7 @@ func specOpts(in specInput) ([]oci.SpecOpts, error) {
 		}
 		if rro := vm.RecursiveReadOnly; rro != nil && (*rro == corev1.RecursiveReadOnlyEnabled || *rro == corev1.RecursiveReadOnlyIfPossible && in.host.recursiveReadOnly) {
 			// runc makes the bind and everything below it read-only with
-			// mount_setattr; checkHostSupport refused Enabled without it.
+			// mount_setattr; Capabilities refused Enabled without it.
 			m.Options[slices.Index(m.Options, "ro")] = "rro"
 		}
 		mounts = append(mounts, m)
@@ -415,9 +359,9 @@ func specOpts(in specInput) ([]oci.SpecOpts, error) {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	opts = append(opts, lsm...)
-	sysctls, err := podSysctls(pod, in.sysctls)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	sysctls, refused := podSysctls(pod, in.sysctls)
+	if len(refused) > 0 {
+		return nil, fmt.Errorf("container %s: %w", c.Name, refusalsError(refused))
 	}
 	opts = append(opts, withSysctls(sysctls))
 	opts = append(opts, resourceOpts(c)...)

@@ -99,30 +99,33 @@ func (p SysctlPolicy) allowed(name string) bool {
 }
 
 // podSysctls checks the pod's sysctls against the policy and its host
-// namespaces, with the kubelet's messages, and returns them in dot form.
-func podSysctls(pod *corev1.Pod, policy SysctlPolicy) (map[string]string, error) {
+// namespaces, with the kubelet's messages, and returns the allowed ones in
+// dot form and a refusal for each other.
+func podSysctls(pod *corev1.Pod, policy SysctlPolicy) (map[string]string, []refusal) {
 	if pod.Spec.SecurityContext == nil || len(pod.Spec.SecurityContext.Sysctls) == 0 {
 		return nil, nil
 	}
 	out := map[string]string{}
-	var errs []error
+	var refused []refusal
 	for i, s := range pod.Spec.SecurityContext.Sysctls {
 		name := normalizeSysctl(s.Name)
-		field := fmt.Sprintf("spec.securityContext.sysctls[%d] (%s)", i, s.Name)
+		bad := func(detail string) {
+			refused = append(refused, refusal{field: fmt.Sprintf("spec.securityContext.sysctls[%d]", i), name: s.Name, kind: ErrSysctlForbidden, detail: detail})
+		}
 		switch ns := sysctlNamespace(name); {
 		case !policy.allowed(name):
-			errs = append(errs, fmt.Errorf("%s: %w: forbidden sysctl: %q not allowlisted", field, ErrSysctlForbidden, s.Name))
+			bad(fmt.Sprintf("forbidden sysctl: %q not allowlisted", s.Name))
 		case ns == "":
-			errs = append(errs, fmt.Errorf("%s: %w: %q is not a namespaced sysctl", field, ErrSysctlForbidden, s.Name))
+			bad(fmt.Sprintf("%q is not a namespaced sysctl", s.Name))
 		case ns == "net" && pod.Spec.HostNetwork:
-			errs = append(errs, fmt.Errorf("%s: %w: %q not allowed with host net enabled", field, ErrSysctlForbidden, s.Name))
+			bad(fmt.Sprintf("%q not allowed with host net enabled", s.Name))
 		case ns == "ipc" && pod.Spec.HostIPC:
-			errs = append(errs, fmt.Errorf("%s: %w: %q not allowed with host ipc enabled", field, ErrSysctlForbidden, s.Name))
+			bad(fmt.Sprintf("%q not allowed with host ipc enabled", s.Name))
 		default:
 			out[name] = s.Value
 		}
 	}
-	return out, errors.Join(errs...)
+	return out, refused
 }
 
 // withSysctls sets the sysctls runc writes in the container's namespaces;

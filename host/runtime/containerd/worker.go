@@ -565,7 +565,7 @@ func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerStat
 		return fmt.Errorf("image config of %s: %w", cs.image, err)
 	}
 	opts, err := specOpts(specInput{pod: w.rt.withNetworkStatus(w.pod, w.sandbox), container: cs.spec, image: imgConfig, nodeName: w.rt.opts.NodeName, sandbox: w.sandbox, seccompRoot: w.rt.opts.SeccompProfileRoot,
-		seccompDefault: w.rt.opts.SeccompDefault, host: w.rt.hostSecurity, sysctls: w.rt.opts.Sysctls})
+		seccompDefault: w.rt.opts.SeccompDefault, host: w.rt.caps.security, sysctls: w.rt.caps.sysctls})
 	if err != nil {
 		return err
 	}
