@@ -27,6 +27,7 @@ import (
 	"github.com/staticlet/staticlet/host/source"
 	"github.com/staticlet/staticlet/host/source/file"
 	staticurl "github.com/staticlet/staticlet/host/source/http"
+	"github.com/staticlet/staticlet/host/statelock"
 	"github.com/staticlet/staticlet/host/statusapi"
 )
 
@@ -89,6 +90,14 @@ func loggerBinary() (string, error) {
 // format, the plugin chain); a configuration that fails validation is
 // refused and the running one kept.
 func runAgent(ctx context.Context, settings config.Settings, reload func() (config.Settings, error), dryRun bool, log hclog.Logger) error {
+	if !dryRun {
+		// First: a second agent must not touch the first one's pods.
+		lock, err := statelock.Acquire(settings.StateDir)
+		if err != nil {
+			return usageError(err)
+		}
+		defer lock.Release()
+	}
 	var rt agent.Runtime
 	var pingRuntime func(context.Context) error
 	var caps containerd.Capabilities
