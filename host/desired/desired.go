@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/staticlet/staticlet/host/admission"
+	"github.com/staticlet/staticlet/host/pod"
 )
 
 // Pod is one desired static pod.
@@ -22,6 +23,10 @@ type Pod struct {
 	// ManifestName is metadata.name before the node-name suffix (see
 	// admission.Result).
 	ManifestName string
+	// NamedByPlugin says a naming plugin chose the pod's name instead of
+	// the kubelet's <name>-<node> rule. Such a pod never takes a key from
+	// a pod named by the rule (see resolve).
+	NamedByPlugin bool
 }
 
 // FileStatus is what the agent reports about one file.
@@ -102,7 +107,8 @@ func (b *Builder) Build(results []admission.Result, now time.Time) Snapshot {
 		switch {
 		case r.Verdict == admission.Accepted:
 			cands = append(cands, &candidate{id: id, current: true, status: st,
-				pod: Pod{Key: key(r.Pod), UID: r.Pod.UID, Pod: r.Pod, Source: r.Source, File: r.File, ManifestName: r.ManifestName}})
+				pod: Pod{Key: key(r.Pod), UID: r.Pod.UID, Pod: r.Pod, Source: r.Source, File: r.File, ManifestName: r.ManifestName,
+					NamedByPlugin: namedByPlugin(r)}})
 		case r.Verdict == admission.Rejected:
 			if lg, ok := b.lastGood[id]; ok {
 				cands = append(cands, &candidate{id: id, pod: lg, status: st})
@@ -169,7 +175,9 @@ func (b *Builder) forget(id string) {
 }
 
 // resolve picks one candidate per pod key. A present file beats a vanished
-// one holding the same pod (that is a rename: the pod stays); otherwise the
+// one holding the same pod (that is a rename: the pod stays); a pod named
+// by the kubelet's rule beats one a naming plugin named (a plugin cannot
+// take another manifest's pod name, whoever held it first); otherwise the
 // current owner keeps the key, and without an owner the first file by name
 // wins. A losing file with its current content falls back to its last good
 // version when that has another key; the loop runs until nothing changes.
@@ -195,8 +203,11 @@ func (b *Builder) resolve(cands []*candidate) []*candidate {
 					continue
 				}
 				loser.status.Verdict = admission.Rejected
-				loser.status.Reasons = append(loser.status.Reasons, admission.Reason{Field: "metadata.name",
-					Message: fmt.Sprintf("Duplicate value: pod %s is already defined by %s", loser.pod.Key, group[0].pod.File)})
+				msg := fmt.Sprintf("Duplicate value: pod %s is already defined by %s", loser.pod.Key, group[0].pod.File)
+				if loser.pod.NamedByPlugin && !group[0].pod.NamedByPlugin {
+					msg = fmt.Sprintf("Duplicate value: a naming plugin named this pod %s, the name the pod of %s has by the <name>-<node> rule", loser.pod.Key, group[0].pod.File)
+				}
+				loser.status.Reasons = append(loser.status.Reasons, admission.Reason{Field: "metadata.name", Message: msg})
 				if lg, ok := b.lastGood[loser.id]; ok && loser.current && lg.Key != loser.pod.Key {
 					next = append(next, &candidate{id: loser.id, pod: lg, status: loser.status})
 					changed = true
@@ -211,11 +222,15 @@ func (b *Builder) resolve(cands []*candidate) []*candidate {
 }
 
 // before orders candidates for one key: for the same content a present file
-// before a vanished one (a rename), then the current owner, then by source
-// and file name.
+// before a vanished one (a rename), then a pod named by the kubelet's rule
+// before one a plugin named, then the current owner, then by source and
+// file name.
 func (b *Builder) before(x, y *candidate) bool {
 	if x.gone != y.gone && x.pod.UID == y.pod.UID {
 		return !x.gone
+	}
+	if x.pod.NamedByPlugin != y.pod.NamedByPlugin {
+		return !x.pod.NamedByPlugin
 	}
 	owner := b.owner[x.pod.Key]
 	if (x.id == owner) != (y.id == owner) {
@@ -225,6 +240,13 @@ func (b *Builder) before(x, y *candidate) bool {
 }
 
 func key(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
+
+// namedByPlugin tells a pod a naming plugin named from one named by the
+// kubelet's rule (pod.MakeStatic sets spec.nodeName to the node name the
+// rule suffixes). Without the manifest's name it cannot tell, and says no.
+func namedByPlugin(r admission.Result) bool {
+	return r.ManifestName != "" && r.Pod.Name != pod.StaticName(r.ManifestName, r.Pod.Spec.NodeName)
+}
 
 // hostPort is one port a pod binds on the node.
 type hostPort struct {

@@ -209,3 +209,37 @@ func TestHostPortConflicts(t *testing.T) {
 			absent: []string{"@vb2"}},
 	})
 }
+
+// named is an accepted result whose pod on node worker-1 is called name,
+// from a manifest whose metadata.name is manifestName: a naming plugin
+// named it unless name is manifestName-worker-1.
+func named(file, manifestName, name, uid string) admission.Result {
+	r := ok(file, name, uid)
+	r.Pod.Namespace, r.Pod.Spec.NodeName, r.ManifestName = "kube-system", "worker-1", manifestName
+	return r
+}
+
+// TestNamingPluginCannotTakeAnotherFilesPodName: a plugin that names a pod
+// kube-system/etcd-worker-1 does not win the duplicate rule against the
+// etcd manifest, even when its pod held the name first.
+func TestNamingPluginCannotTakeAnotherFilesPodName(t *testing.T) {
+	thief := named("/m/a-thief.yaml", "thief", "etcd-worker-1", "t1")
+	etcd := named("/m/etcd.yaml", "etcd", "etcd-worker-1", "e1")
+	if !namedByPlugin(thief) || namedByPlugin(etcd) {
+		t.Fatalf("namedByPlugin: thief %v, etcd %v", namedByPlugin(thief), namedByPlugin(etcd))
+	}
+	runTranscript(t, 0, []step{
+		{results: []admission.Result{thief}, want: []string{"pod kube-system/etcd-worker-1@t1<-/m/a-thief.yaml"}},
+		{at: time.Second, results: []admission.Result{thief, etcd}, want: []string{
+			"pod kube-system/etcd-worker-1@e1<-/m/etcd.yaml",
+			"file /m/etcd.yaml accepted",
+			"file /m/a-thief.yaml rejected [metadata.name: Duplicate value: a naming plugin named this pod kube-system/etcd-worker-1, the name the pod of /m/etcd.yaml has by the <name>-<node> rule]",
+		}, absent: []string{"@t1"}},
+	})
+	// Between two plugin-named pods the usual rule holds: the owner keeps it.
+	other := named("/m/b-other.yaml", "other", "etcd-worker-1", "o1")
+	runTranscript(t, 0, []step{
+		{results: []admission.Result{other}, want: []string{"@o1<-/m/b-other.yaml"}},
+		{at: time.Second, results: []admission.Result{thief, other}, want: []string{"@o1<-/m/b-other.yaml", "file /m/a-thief.yaml rejected [metadata.name: Duplicate value: pod kube-system/etcd-worker-1 is already defined by /m/b-other.yaml]"}},
+	})
+}

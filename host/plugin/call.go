@@ -20,26 +20,55 @@ func (p *loaded) request(op Operation, req Request, manifest []byte) wireRequest
 }
 
 // run calls one plugin, recording a failure into rep according to its mode
-// and failure policy. ok is false when the call failed.
+// and failure policy. ok is false when the call failed. A quarantined
+// plugin is not called: the call fails at once with ErrQuarantined.
 func (c *Chain) run(ctx context.Context, p *loaded, op Operation, req Request, manifest []byte, rep *Report) (wireResponse, bool) {
 	start := time.Now()
-	resp, err := p.call(withNode(ctx, req.Node), op, p.request(op, req, manifest))
+	q := c.quarantines[p.spec.Name]
+	var resp wireResponse
+	err := q.admit(c.now())
+	if err == nil {
+		resp, err = p.call(withNode(ctx, req.Node), op, p.request(op, req, manifest))
+		timedOut := errors.Is(err, ErrTimeout)
+		if ctx.Err() == nil || timedOut {
+			// A call abandoned by its caller says nothing of the plugin.
+			if entered, until := q.record(c.now(), timedOut); entered {
+				c.logger.Error("plugin quarantined after repeated timeouts", "plugin", p.spec.Name, "until", until, "error", sanitizeError(err, MaxErrorBytes))
+				if c.onQuarantine != nil {
+					c.onQuarantine(p.spec.Name, until, sanitizeError(err, MaxErrorBytes))
+				}
+			}
+		}
+	}
 	if c.observe != nil {
 		c.observe(p.spec.Name, op, callOutcome(resp, err), time.Since(start))
 	}
 	if err == nil {
-		for _, w := range resp.Warnings {
-			rep.Warnings = append(rep.Warnings, Warning{Plugin: p.spec.Name, Message: w})
-		}
+		rep.Warnings = append(rep.Warnings, pluginWarnings(p.spec.Name, resp.Warnings)...)
 		return resp, true
 	}
 	c.record(p, op, err, rep)
 	return resp, false
 }
 
+// pluginWarnings turns a response's warnings into the report's, sanitised
+// and capped at MaxWarningsPerCall.
+func pluginWarnings(plugin string, texts []string) []Warning {
+	kept := texts[:min(len(texts), MaxWarningsPerCall)]
+	out := make([]Warning, 0, len(kept)+1)
+	for _, w := range kept {
+		out = append(out, Warning{Plugin: plugin, Message: sanitizeText(w, MaxTextBytes)})
+	}
+	if more := len(texts) - len(kept); more > 0 {
+		out = append(out, Warning{Plugin: plugin, Message: fmt.Sprintf("(%d more warnings)", more)})
+	}
+	return out
+}
+
 // record handles a failure found after a successful call (a response that
 // makes no sense) like a failed call.
 func (c *Chain) record(p *loaded, op Operation, err error, rep *Report) {
+	err = sanitizeError(err, MaxErrorBytes)
 	perr := PluginError{Plugin: p.spec.Name, Operation: op, FailurePolicy: p.spec.EffectiveFailurePolicy(), Err: err}
 	rep.Errors = append(rep.Errors, perr)
 	c.logger.Warn("plugin failed", "plugin", p.spec.Name, "operation", op, "error", err)
@@ -59,6 +88,8 @@ func callOutcome(resp wireResponse, err error) string {
 	switch {
 	case errors.Is(err, ErrTimeout):
 		return "timeout"
+	case errors.Is(err, ErrQuarantined):
+		return "quarantined"
 	case err != nil:
 		return "error"
 	case len(resp.Denials) > 0 || (resp.Allowed != nil && !*resp.Allowed):

@@ -19,6 +19,10 @@ type Chain struct {
 	fingerprint string
 	logger      hclog.Logger
 	observe     func(plugin string, op Operation, outcome string, took time.Duration)
+	// quarantines are the plugins' timeout records, by plugin name.
+	quarantines  map[string]*quarantine
+	onQuarantine func(plugin string, until time.Time, cause error)
+	now          func() time.Time
 
 	mu     sync.RWMutex // calls hold it shared; Close exclusively
 	closed bool
@@ -39,7 +43,9 @@ func LoadChain(ctx context.Context, specs []Spec, opts Options) (*Chain, error) 
 			return nil, err
 		}
 	}
-	c := &Chain{logger: opts.logger(), observe: opts.ObserveCall}
+	c := &Chain{logger: opts.logger(), observe: opts.ObserveCall, onQuarantine: opts.OnQuarantine,
+		quarantines: map[string]*quarantine{}, now: opts.now}
+	policy := opts.quarantinePolicy()
 	fp := sha256.New()
 	for i, spec := range specs {
 		info, err := readModule(spec, opts.BaseDir)
@@ -47,11 +53,14 @@ func LoadChain(ctx context.Context, specs []Spec, opts Options) (*Chain, error) 
 			var p *loaded
 			if p, err = loadPlugin(ctx, spec, i, info, &opts, cache); err == nil {
 				c.plugins = append(c.plugins, p)
+				c.quarantines[spec.Name] = &quarantine{policy: policy}
 			}
 		}
 		if err != nil {
 			_ = c.Close(ctx)
-			return nil, fmt.Errorf("plugins[%d] (%s): %w", i, spec.Name, err)
+			// The error may quote the plugin (a settings message, its
+			// output): printable and capped.
+			return nil, fmt.Errorf("plugins[%d] (%s): %w", i, spec.Name, sanitizeError(err, MaxErrorBytes))
 		}
 		specJSON, _ := json.Marshal(spec)
 		fmt.Fprintf(fp, "%s\n%s\n", info.digest, specJSON)
@@ -75,13 +84,17 @@ type PluginInfo struct {
 	Metadata   *Metadata
 	// Interruptible says timeouts use the injected interrupt check.
 	Interruptible bool
+	// Quarantine says whether repeated timeouts keep the plugin from being
+	// called, and until when.
+	Quarantine QuarantineState
 }
 
 // Plugins describes the loaded plugins, in chain order.
 func (c *Chain) Plugins() []PluginInfo {
 	var out []PluginInfo
 	for _, p := range c.plugins {
-		info := PluginInfo{Name: p.spec.Name, Digest: p.digest, Metadata: p.metadata, Interruptible: p.interruptible}
+		info := PluginInfo{Name: p.spec.Name, Digest: p.digest, Metadata: p.metadata, Interruptible: p.interruptible,
+			Quarantine: c.quarantines[p.spec.Name].state(c.now())}
 		for _, op := range chainOperations {
 			if p.ops[op] {
 				info.Operations = append(info.Operations, op)

@@ -23,6 +23,12 @@ var (
 	ErrBadResponse      = errors.New("malformed plugin response")
 	ErrResponseTooLarge = errors.New("plugin response too large")
 	ErrPluginReported   = errors.New("plugin reported an error")
+	// ErrForbiddenMutation: a mutate changed apiVersion, kind,
+	// metadata.name or metadata.namespace (the error names the field).
+	ErrForbiddenMutation = errors.New("forbidden mutation")
+	// ErrQuarantined: the plugin timed out repeatedly and is not called
+	// until its back-off ends (Options.QuarantineAfter).
+	ErrQuarantined = errors.New("plugin quarantined after repeated timeouts")
 
 	// ErrChainClosed is returned by calls on a closed Chain.
 	ErrChainClosed = errors.New("plugin chain closed")

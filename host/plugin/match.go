@@ -64,14 +64,16 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (c *Chain) selected(op Operation, manifest []byte, file string) ([]*loaded, error) {
-	facts, err := readPodFacts(manifest)
+// selected lists the plugins offering op whose match rules take the
+// request's manifest as read.
+func (c *Chain) selected(op Operation, req Request) ([]*loaded, error) {
+	facts, err := readPodFacts(req.matchManifest())
 	if err != nil {
 		return nil, err
 	}
 	var out []*loaded
 	for _, p := range c.plugins {
-		if p.ops[op] && p.matches(facts, file) {
+		if p.ops[op] && p.matches(facts, req.File) {
 			out = append(out, p)
 		}
 	}

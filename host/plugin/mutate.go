@@ -5,10 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Mutate runs every matching mutator in chain order, each on the previous
-// one's output. Errors are only returned for a closed chain, a canceled
+// one's output. Which mutators match is decided once, on the manifest as
+// read (Request.AsRead, else Manifest): a mutation cannot pull the manifest
+// into or out of a later plugin's match. A mutation of apiVersion, kind,
+// metadata.name or metadata.namespace is refused as a plugin failure
+// (ErrForbiddenMutation). Errors are only returned for a closed chain, a canceled
 // context or a request that is not a JSON object; plugin failures are in the
 // result.
 func (c *Chain) Mutate(ctx context.Context, req Request) (MutateResult, error) {
@@ -17,14 +24,11 @@ func (c *Chain) Mutate(ctx context.Context, req Request) (MutateResult, error) {
 	}
 	defer c.mu.RUnlock()
 	res := MutateResult{Manifest: req.Manifest}
-	facts, err := readPodFacts(req.Manifest)
+	plugins, err := c.selected(OpMutate, req)
 	if err != nil {
 		return res, fmt.Errorf("mutate %s: %w", req.File, err)
 	}
-	for _, p := range c.plugins {
-		if !p.ops[OpMutate] || !p.matches(facts, req.File) {
-			continue
-		}
+	for _, p := range plugins {
 		resp, ok := c.run(ctx, p, OpMutate, req, res.Manifest, &res.Report)
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("mutate %s: %w", req.File, err)
@@ -34,7 +38,7 @@ func (c *Chain) Mutate(ctx context.Context, req Request) (MutateResult, error) {
 		}
 		patch, newManifest, err := checkMutation(res.Manifest, resp.Manifest)
 		if err != nil {
-			c.record(p, OpMutate, fmt.Errorf("%w: %w", ErrBadResponse, err), &res.Report)
+			c.record(p, OpMutate, err, &res.Report)
 			continue
 		}
 		if len(patch) == 0 {
@@ -44,40 +48,88 @@ func (c *Chain) Mutate(ctx context.Context, req Request) (MutateResult, error) {
 		case Enforce:
 			res.Manifest = newManifest
 			res.Changes = append(res.Changes, PluginChange{Plugin: p.spec.Name, Patch: patch})
-			c.logger.Info("plugin mutated manifest", "plugin", p.spec.Name, "file", req.File, "patch", patch.String())
-			if facts, err = readPodFacts(newManifest); err != nil {
-				return res, fmt.Errorf("mutate %s: %w", req.File, err)
-			}
+			c.logger.Info("plugin mutated manifest", "plugin", p.spec.Name, "file", req.File, "patch", patchText(patch))
 		case Warn:
-			res.Warnings = append(res.Warnings, Warning{Plugin: p.spec.Name, Message: "would change the manifest: " + patch.String()})
+			res.Warnings = append(res.Warnings, Warning{Plugin: p.spec.Name, Message: "would change the manifest: " + patchText(patch)})
 		case Audit:
-			res.Audit = append(res.Audit, Denial{Plugin: p.spec.Name, Code: "WouldMutate", Message: patch.String(), Mode: Audit})
-			c.logger.Info("audit: plugin would mutate manifest", "plugin", p.spec.Name, "file", req.File, "patch", patch.String())
+			res.Audit = append(res.Audit, Denial{Plugin: p.spec.Name, Code: "WouldMutate", Message: patchText(patch), Mode: Audit})
+			c.logger.Info("audit: plugin would mutate manifest", "plugin", p.spec.Name, "file", req.File, "patch", patchText(patch))
 		}
 	}
 	return res, nil
 }
 
+// patchText is a patch as one line for logs and messages; a patch quotes
+// the plugin's strings (JSON escapes their control characters), so it is
+// capped like any plugin text.
+func patchText(p Patch) string {
+	return sanitizeText(p.String(), MaxErrorBytes)
+}
+
+// immutableFields are what a mutation may not change, as Kubernetes refuses
+// a mutating webhook that changes them: the object's identity. A renamed or
+// moved pod would escape the validators and match rules written for it and
+// could take another manifest's pod name.
+var immutableFields = []string{"apiVersion", "kind", "metadata.name", "metadata.namespace"}
+
+// identity is what immutableFields name, with the namespace defaulted as
+// the agent defaults it.
+type identity struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"metadata"`
+}
+
+func (id identity) field(name string) string {
+	switch name {
+	case "apiVersion":
+		return id.APIVersion
+	case "kind":
+		return id.Kind
+	case "metadata.name":
+		return id.Metadata.Name
+	}
+	if id.Metadata.Namespace == "" {
+		return metav1.NamespaceDefault
+	}
+	return id.Metadata.Namespace
+}
+
 // checkMutation accepts a mutated manifest only if it is still a v1 Pod
-// JSON object, and returns the patch from old to it.
+// JSON object with the same identity (ErrForbiddenMutation naming the
+// field otherwise; ErrBadResponse for what is not a Pod), and returns the
+// patch from old to it.
 func checkMutation(old, mutated []byte) (Patch, []byte, error) {
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, mutated); err != nil {
-		return nil, nil, fmt.Errorf("mutated manifest: %w", err)
+		return nil, nil, fmt.Errorf("%w: mutated manifest: %w", ErrBadResponse, err)
 	}
-	var head struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
+	var before, after identity
+	if err := json.Unmarshal(compact.Bytes(), &after); err != nil {
+		return nil, nil, fmt.Errorf("%w: mutated manifest is not a JSON object: %w", ErrBadResponse, err)
 	}
-	if err := json.Unmarshal(compact.Bytes(), &head); err != nil {
-		return nil, nil, fmt.Errorf("mutated manifest is not a JSON object: %w", err)
+	if err := json.Unmarshal(old, &before); err != nil {
+		return nil, nil, fmt.Errorf("mutate: manifest is not a JSON object: %w", err)
 	}
-	if head.APIVersion != "v1" || head.Kind != "Pod" {
-		return nil, nil, fmt.Errorf("mutated manifest is a %s %s, not a v1 Pod", head.APIVersion, head.Kind)
+	var changed []string
+	for _, f := range immutableFields {
+		if a, b := before.field(f), after.field(f); a != b {
+			changed = append(changed, fmt.Sprintf("%s: changed from %q to %q", f, sanitizeText(a, MaxTextBytes), sanitizeText(b, MaxTextBytes)))
+		}
+	}
+	if len(changed) > 0 {
+		return nil, nil, fmt.Errorf("%w: %s (a mutation may not change %s)", ErrForbiddenMutation, strings.Join(changed, "; "), strings.Join(immutableFields, ", "))
+	}
+	if after.APIVersion != "v1" || after.Kind != "Pod" {
+		return nil, nil, fmt.Errorf("%w: mutated manifest is a %s %s, not a v1 Pod", ErrBadResponse,
+			sanitizeText(after.APIVersion, MaxTextBytes), sanitizeText(after.Kind, MaxTextBytes))
 	}
 	patch, err := Diff(old, compact.Bytes())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	return patch, compact.Bytes(), nil
 }

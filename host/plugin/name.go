@@ -17,7 +17,7 @@ func (c *Chain) Name(ctx context.Context, req Request) (NameResult, error) {
 	}
 	defer c.mu.RUnlock()
 	var res NameResult
-	plugins, err := c.selected(OpName, req.Manifest, req.File)
+	plugins, err := c.selected(OpName, req)
 	if err != nil {
 		return res, fmt.Errorf("name %s: %w", req.File, err)
 	}
@@ -38,7 +38,7 @@ func (c *Chain) Name(ctx context.Context, req Request) (NameResult, error) {
 			continue
 		}
 		if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-			c.record(p, OpName, fmt.Errorf("%w: name %q is not a DNS subdomain: %s", ErrBadResponse, name, strings.Join(msgs, "; ")), &res.Report)
+			c.record(p, OpName, fmt.Errorf("%w: name %q is not a DNS subdomain: %s", ErrBadResponse, sanitizeText(name, MaxTextBytes), strings.Join(msgs, "; ")), &res.Report)
 			continue
 		}
 		switch p.spec.EffectiveMode() {

@@ -13,6 +13,16 @@ import (
 // DefaultMaxResponseBytes caps a plugin's response.
 const DefaultMaxResponseBytes = 4 << 20
 
+// Defaults of the quarantine options: three timeouts in a row cost a plugin
+// 30 s without calls, then 1, 2, 4 minutes, at most 5, while it keeps
+// timing out; a plugin that always loops then costs a call's timeout only
+// once per back-off instead of on every manifest.
+const (
+	DefaultQuarantineAfter      = 3
+	DefaultQuarantineBackoff    = 30 * time.Second
+	DefaultQuarantineMaxBackoff = 5 * time.Minute
+)
+
 // Options tune LoadChain. The zero value works.
 type Options struct {
 	// CacheDir keeps compiled native code across restarts; created with
@@ -46,8 +56,25 @@ type Options struct {
 	// to load, slow to run (`staticlet plugin run` of a one-off call).
 	Interpreter bool
 	// ObserveCall, when set, is told of every plugin call: its operation,
-	// outcome ("ok", "denied", "error", "timeout") and duration (metrics).
+	// outcome ("ok", "denied", "error", "timeout", "quarantined") and
+	// duration (metrics).
 	ObserveCall func(plugin string, op Operation, outcome string, took time.Duration)
+
+	// QuarantineAfter is how many consecutive timed-out calls quarantine a
+	// plugin: its calls then fail at once with ErrQuarantined (its
+	// failurePolicy decides) for QuarantineBackoff, doubling on every
+	// timeout after a quarantine up to QuarantineMaxBackoff; a call that
+	// does not time out clears it. 0 means DefaultQuarantineAfter, a
+	// negative value never quarantines.
+	QuarantineAfter int
+	// QuarantineBackoff and QuarantineMaxBackoff: 0 means the defaults.
+	QuarantineBackoff, QuarantineMaxBackoff time.Duration
+	// OnQuarantine, when set, is told when a plugin enters quarantine (the
+	// agent emits an Event). It is called on the calling goroutine and must
+	// not block.
+	OnQuarantine func(plugin string, until time.Time, cause error)
+	// Now is the clock quarantines are timed by; nil means time.Now.
+	Now func() time.Time
 
 	// For benchmarks: a private compilation cache (to measure a restart)
 	// and calls without any timeout enforcement (the floor).
@@ -60,6 +87,28 @@ func (o *Options) logger() hclog.Logger {
 		return hclog.NewNullLogger()
 	}
 	return o.Logger
+}
+
+func (o *Options) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+func (o *Options) quarantinePolicy() quarantinePolicy {
+	q := quarantinePolicy{after: o.QuarantineAfter, backoff: o.QuarantineBackoff, maxBackoff: o.QuarantineMaxBackoff}
+	if q.after == 0 {
+		q.after = DefaultQuarantineAfter
+	}
+	if q.backoff <= 0 {
+		q.backoff = DefaultQuarantineBackoff
+	}
+	if q.maxBackoff <= 0 {
+		q.maxBackoff = DefaultQuarantineMaxBackoff
+	}
+	q.maxBackoff = max(q.maxBackoff, q.backoff)
+	return q
 }
 
 func (o *Options) maxResponseBytes() int {

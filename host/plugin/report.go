@@ -17,9 +17,21 @@ type Request struct {
 	File string
 	// Source is "file" or "http".
 	Source string
-	// Manifest is the pod as JSON.
+	// Manifest is the pod as JSON, as the operation receives it.
 	Manifest []byte
-	Node     Node
+	// AsRead is the manifest as the source produced it, before any plugin
+	// mutated it: match rules are decided on it, so a mutation cannot
+	// change which plugins run after it. Empty means Manifest.
+	AsRead []byte
+	Node   Node
+}
+
+// matchManifest is what match rules look at.
+func (r Request) matchManifest() []byte {
+	if len(r.AsRead) > 0 {
+		return r.AsRead
+	}
+	return r.Manifest
 }
 
 // Denial is one reason a plugin gave to reject a manifest. Mode says

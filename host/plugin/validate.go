@@ -13,7 +13,7 @@ func (c *Chain) Validate(ctx context.Context, req Request) (ValidateResult, erro
 	}
 	defer c.mu.RUnlock()
 	var res ValidateResult
-	plugins, err := c.selected(OpValidate, req.Manifest, req.File)
+	plugins, err := c.selected(OpValidate, req)
 	if err != nil {
 		return res, fmt.Errorf("validate %s: %w", req.File, err)
 	}
@@ -39,8 +39,7 @@ func (c *Chain) Validate(ctx context.Context, req Request) (ValidateResult, erro
 			resp.Denials = []wireDenial{{Code: "Denied", Message: "denied without a reason"}}
 		}
 		mode := p.spec.EffectiveMode()
-		for _, d := range resp.Denials {
-			den := Denial{Plugin: p.spec.Name, Code: d.Code, Message: d.Message, Field: d.Field, Mode: mode}
+		for _, den := range pluginDenials(p.spec.Name, mode, resp.Denials) {
 			switch mode {
 			case Enforce:
 				res.Denials = append(res.Denials, den)
@@ -54,4 +53,20 @@ func (c *Chain) Validate(ctx context.Context, req Request) (ValidateResult, erro
 	}
 	res.Allowed = res.Report.Allowed()
 	return res, nil
+}
+
+// pluginDenials turns a response's denials into the report's, sanitised and
+// capped at MaxDenialsPerCall; a last denial with code TooManyDenials says
+// how many more there were.
+func pluginDenials(plugin string, mode Mode, denials []wireDenial) []Denial {
+	kept := denials[:min(len(denials), MaxDenialsPerCall)]
+	out := make([]Denial, 0, len(kept)+1)
+	for _, d := range kept {
+		out = append(out, Denial{Plugin: plugin, Mode: mode,
+			Code: sanitizeText(d.Code, MaxTextBytes), Message: sanitizeText(d.Message, MaxTextBytes), Field: sanitizeText(d.Field, MaxTextBytes)})
+	}
+	if more := len(denials) - len(kept); more > 0 {
+		out = append(out, Denial{Plugin: plugin, Mode: mode, Code: "TooManyDenials", Message: fmt.Sprintf("(%d more denials)", more)})
+	}
+	return out
 }
