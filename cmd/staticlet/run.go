@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -86,9 +85,9 @@ func loggerBinary() (string, error) {
 
 // runAgent runs the sources, the agent, the status socket and the metrics
 // server until ctx is done. SIGHUP re-reads the configuration through
-// reload and applies what can change without touching pods (log level and
-// format, the plugin chain); a configuration that fails validation is
-// refused and the running one kept.
+// reload and applies what can change without touching pods (reloadRules);
+// a configuration that fails validation is refused and the running one
+// kept.
 func runAgent(ctx context.Context, settings config.Settings, reload func() (config.Settings, error), dryRun bool, log hclog.Logger) error {
 	if !dryRun {
 		// First: a second agent must not touch the first one's pods.
@@ -150,10 +149,11 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	watcher := &file.Watcher{Root: settings.PodManifestPath, Resync: settings.FileCheckFrequency, Debounce: settings.Debounce,
 		Logger: log.Named("source"), Observe: observe(source.NameFile)}
 	sources := map[string]*source.Mailbox{source.NameFile: files}
+	var fetcher *staticurl.Source
 	if settings.StaticPodURL != "" {
 		urls := source.NewMailbox()
 		sources[source.NameHTTP] = urls
-		fetcher := &staticurl.Source{URL: settings.StaticPodURL, Header: settings.StaticPodURLHeader, Interval: settings.HTTPCheckFrequency,
+		fetcher = &staticurl.Source{URL: settings.StaticPodURL, Header: settings.StaticPodURLHeader, Interval: settings.HTTPCheckFrequency,
 			Logger: log.Named("source.http"), Observe: observe(source.NameHTTP)}
 		go func() { _ = fetcher.Run(ctx, urls) }()
 	}
@@ -208,7 +208,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 		}()
 	}
 	go notifyWhenSynced(ctx, a, log)
-	go handleReloads(ctx, settings, reload, policies, log)
+	go handleReloads(ctx, settings, reload, reloadTargets{log: log, policies: policies, http: fetcher})
 	agentErr := a.Run(ctx)
 	<-mirrorsDone
 	_ = sdNotify("STOPPING=1")
@@ -228,10 +228,10 @@ type statusFunc func(ctx context.Context) (agent.Status, error)
 func (f statusFunc) Status(ctx context.Context) (agent.Status, error) { return f(ctx) }
 
 // handleReloads applies SIGHUP: the new configuration is validated as a
-// whole first; only then are the log level and the plugin chain changed.
-// Settings that need a restart (node name, paths, containerd) are reported
-// and left as they are.
-func handleReloads(ctx context.Context, current config.Settings, reload func() (config.Settings, error), policies *policyManager, log hclog.Logger) {
+// whole first; then each changed setting is applied or reported as needing a
+// restart, by reloadRules.
+func handleReloads(ctx context.Context, current config.Settings, reload func() (config.Settings, error), targets reloadTargets) {
+	log := targets.log
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -248,49 +248,8 @@ func handleReloads(ctx context.Context, current config.Settings, reload func() (
 			_ = sdNotify("READY=1\nSTATUS=reload refused")
 			continue
 		}
-		if lvl := hclog.LevelFromString(next.LogLevel); lvl != hclog.NoLevel {
-			log.SetLevel(lvl)
-		}
-		for _, f := range restartOnlyChanges(current, next) {
-			log.Warn("SIGHUP: this setting only changes on restart; keeping the running value", "setting", f)
-		}
-		policies.SetSpecs(next.Plugins)
-		current.LogLevel, current.Plugins = next.LogLevel, next.Plugins
-		log.Info("SIGHUP: configuration reloaded", "log_level", next.LogLevel, "plugins", len(next.Plugins))
+		current = applyReload(current, next, targets)
+		log.Info("SIGHUP: configuration reloaded", "log_level", current.LogLevel, "plugins", len(current.Plugins))
 		_ = sdNotify("READY=1\nSTATUS=reloaded")
 	}
-}
-
-// restartOnlyChanges names the settings that differ but cannot change while
-// running.
-func restartOnlyChanges(a, b config.Settings) []string {
-	var out []string
-	check := func(name string, x, y string) {
-		if x != y {
-			out = append(out, name)
-		}
-	}
-	check("nodeName", a.NodeName, b.NodeName)
-	check("podManifestPath", a.PodManifestPath, b.PodManifestPath)
-	check("staticPodURL", a.StaticPodURL, b.StaticPodURL)
-	check("containerd.address", a.ContainerdAddress, b.ContainerdAddress)
-	check("containerd.namespace", a.ContainerdNamespace, b.ContainerdNamespace)
-	check("statusSocket", a.StatusSocket, b.StatusSocket)
-	check("metricsAddress", a.MetricsAddress, b.MetricsAddress)
-	check("podLogDir", a.PodLogDir, b.PodLogDir)
-	check("stateDir", a.StateDir, b.StateDir)
-	check("network.cniConfDir", a.CNIConfDir, b.CNIConfDir)
-	check("network.cniCacheDir", a.CNICacheDir, b.CNICacheDir)
-	check("network.cniBinDirs", strings.Join(a.CNIBinDirs, ":"), strings.Join(b.CNIBinDirs, ":"))
-	check("nodeIP", a.NodeIP, b.NodeIP)
-	check("cgroupRoot", a.CgroupRoot, b.CgroupRoot)
-	check("cgroupDriver", a.CgroupDriver, b.CgroupDriver)
-	check("cgroupsPerQOS", fmt.Sprint(a.CgroupsPerQOS), fmt.Sprint(b.CgroupsPerQOS))
-	check("podPidsLimit", fmt.Sprint(a.PodPidsLimit), fmt.Sprint(b.PodPidsLimit))
-	check("logging.format", a.LogFormat, b.LogFormat)
-	check("kubeconfig", a.Kubeconfig, b.Kubeconfig)
-	if a.FileCheckFrequency != b.FileCheckFrequency {
-		out = append(out, "fileCheckFrequency")
-	}
-	return out
 }

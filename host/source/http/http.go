@@ -1,6 +1,7 @@
 // Package http is the staticPodURL source: it fetches a URL every
 // httpCheckFrequency and delivers the Pod or PodList it serves as a whole
 // source.Listing, one entry per pod, as the kubelet's HTTP source does.
+// SetInterval changes the frequency while it runs (SIGHUP).
 //
 // IO: HTTP GET requests to the configured URL only. An unchanged body costs
 // one request (If-None-Match with the server's ETag, and a content hash for
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	nethttp "net/http"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -51,6 +53,34 @@ type Source struct {
 	etag     string
 	digest   string
 	previous source.Listing
+
+	intervalsOnce sync.Once
+	// intervals carries a new Interval from SetInterval to Run; one slot,
+	// the newest wins.
+	intervals chan time.Duration
+}
+
+func (s *Source) intervalChanges() chan time.Duration {
+	s.intervalsOnce.Do(func() { s.intervals = make(chan time.Duration, 1) })
+	return s.intervals
+}
+
+// SetInterval changes how often a running Source fetches (a SIGHUP with a
+// new httpCheckFrequency); safe to call from any goroutine, before or
+// during Run. The next fetch is one new interval after the call.
+func (s *Source) SetInterval(d time.Duration) {
+	ch := s.intervalChanges()
+	for {
+		select {
+		case ch <- d:
+			return
+		default:
+			select {
+			case <-ch: // drop the older pending value
+			default:
+			}
+		}
+	}
 }
 
 // Run fetches at once, then every Interval, until ctx is done.
@@ -61,6 +91,7 @@ func (s *Source) Run(ctx context.Context, out *source.Mailbox) error {
 	}
 	ticker := time.NewTicker(s.Interval)
 	defer ticker.Stop()
+	intervals := s.intervalChanges()
 	failing := false
 	for {
 		start := time.Now()
@@ -82,10 +113,26 @@ func (s *Source) Run(ctx context.Context, out *source.Mailbox) error {
 			failing = false
 		}
 		out.Put(l)
+		if !s.nextTick(ctx, ticker, intervals, log) {
+			return nil
+		}
+	}
+}
+
+// nextTick waits for the ticker, resetting it to each new interval that
+// arrives meanwhile; false once ctx is done.
+func (s *Source) nextTick(ctx context.Context, ticker *time.Ticker, intervals <-chan time.Duration, log hclog.Logger) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return false
 		case <-ticker.C:
+			return true
+		case d := <-intervals:
+			if d > 0 {
+				log.Info("static pod URL check frequency changed", "url", s.URL, "interval", d)
+				ticker.Reset(d)
+			}
 		}
 	}
 }

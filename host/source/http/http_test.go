@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/staticlet/staticlet/host/manifest"
+	"github.com/staticlet/staticlet/host/source"
 )
 
 const podYAML = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: busybox}]\n"
@@ -119,5 +120,28 @@ func TestFailuresAreIncomplete(t *testing.T) {
 	s := &Source{URL: "http://127.0.0.1:1/pods", Timeout: time.Second}
 	if l := s.Fetch(context.Background()); l.Complete {
 		t.Fatal("connection refused must be incomplete")
+	}
+}
+
+// TestSetInterval: a running source with a long interval fetches again
+// soon after SetInterval shortens it.
+func TestSetInterval(t *testing.T) {
+	fetched := make(chan struct{}, 16)
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		fmt.Fprint(w, podYAML)
+		fetched <- struct{}{}
+	}))
+	defer srv.Close()
+	s := &Source{URL: srv.URL, Interval: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, source.NewMailbox()) }()
+	defer func() { cancel(); <-done }()
+	<-fetched // the fetch at start
+	s.SetInterval(10 * time.Millisecond)
+	select {
+	case <-fetched:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no fetch after the interval was shortened to 10ms")
 	}
 }
