@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -55,8 +55,9 @@ func newStatusCommand() *cobra.Command {
 		Long: `Show the running agent's pods and manifest verdicts, asked over its status socket.
 
 -o json prints {"pods": [{"name", "namespace", "uid", "file", "phase", "ready",
-"restarts", "containers": [{"name", "state", "restartCount", "exitCode",
-"reason"}]}], "files": [{"file", "verdict", "reasons"}]}.`,
+"restarts", "containers": [{"name", "state", "ready", "restartCount", "exitCode",
+"reason"}]}], "files": [{"file", "verdict", "reasons"}]}. The table's READY is
+ready/total containers, as kubectl shows it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
@@ -87,8 +88,7 @@ func newStatusCommand() *cobra.Command {
 }
 
 func printStatusTable(out io.Writer, st statusapi.Status) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POD\tPHASE\tREADY\tRESTARTS\tCONTAINERS\tFILE")
+	pods := table{header: []string{"POD", "PHASE", "READY", "RESTARTS", "CONTAINERS", "FILE"}}
 	for _, p := range st.Pods {
 		var cs []string
 		for _, c := range p.Containers {
@@ -106,20 +106,73 @@ func printStatusTable(out io.Writer, st statusapi.Status) error {
 		if p.AgentState != "" && p.AgentState != "Active" {
 			phase += "/" + p.AgentState
 		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%v\t%d\t%s\t%s\n", p.Namespace, p.Name, phase, p.Ready, p.Restarts, strings.Join(cs, ","), p.File)
+		ready, total := p.ReadyContainers()
+		row := tableRow{cells: []string{p.Namespace + "/" + p.Name, phase, fmt.Sprintf("%d/%d", ready, total), fmt.Sprint(p.Restarts), strings.Join(cs, ","), p.File}}
 		if p.LastError != "" {
-			fmt.Fprintf(tw, "  last error: %s\t\t\t\t\t\n", p.LastError)
+			row.note = "last error: " + p.LastError
 		} else if p.Message != "" {
-			fmt.Fprintf(tw, "  %s: %s\t\t\t\t\t\n", p.Reason, p.Message)
+			row.note = p.Reason + ": " + p.Message
+		}
+		pods.rows = append(pods.rows, row)
+	}
+	files := table{header: []string{"FILE", "VERDICT", "REASONS"}}
+	for _, f := range st.Files {
+		files.rows = append(files.rows, tableRow{cells: []string{f.File, f.Verdict, strings.Join(f.Reasons, "; ")}})
+	}
+	var b strings.Builder
+	pods.write(&b)
+	b.WriteString("\n")
+	files.write(&b)
+	if !st.Synced {
+		b.WriteString("\n(the agent has not finished its first listing yet)\n")
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+// table prints columns as wide as their widest cell (header included), two
+// spaces apart, the last column unpadded. A row's note goes on its own
+// indented line below it and widens no column.
+type table struct {
+	header []string
+	rows   []tableRow
+}
+
+type tableRow struct {
+	cells []string
+	note  string
+}
+
+func (t table) write(b *strings.Builder) {
+	widths := make([]int, len(t.header))
+	for _, cells := range append([][]string{t.header}, t.cells()...) {
+		for i, c := range cells {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
 		}
 	}
-	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "FILE\tVERDICT\tREASONS")
-	for _, f := range st.Files {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.File, f.Verdict, strings.Join(f.Reasons, "; "))
+	line := func(cells []string) {
+		var l strings.Builder
+		for i, c := range cells {
+			l.WriteString(c)
+			if i < len(cells)-1 {
+				l.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+			}
+		}
+		b.WriteString(strings.TrimRight(l.String(), " ") + "\n")
 	}
-	if !st.Synced {
-		fmt.Fprintln(tw, "\n(the agent has not finished its first listing yet)")
+	line(t.header)
+	for _, r := range t.rows {
+		line(r.cells)
+		if r.note != "" {
+			b.WriteString("  " + r.note + "\n")
+		}
 	}
-	return tw.Flush()
+}
+
+func (t table) cells() [][]string {
+	out := make([][]string, len(t.rows))
+	for i, r := range t.rows {
+		out[i] = r.cells
+	}
+	return out
 }

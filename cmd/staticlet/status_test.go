@@ -63,3 +63,36 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("status -o yaml: exit %d, want %d", exit, exitUsage)
 	}
 }
+
+// TestStatusTableColumns: each column is as wide as its widest cell, a
+// pod's error line widens none, and READY is ready/total containers.
+func TestStatusTableColumns(t *testing.T) {
+	var b strings.Builder
+	err := printStatusTable(&b, statusapi.Status{Synced: true, Pods: []statusapi.Pod{
+		{Name: "web-node1", Namespace: "default", Phase: "Running", AgentState: "Active", File: "/m/web.yaml",
+			Containers: []statusapi.Container{{Name: "a", State: "running", Ready: true}, {Name: "b", State: "running"}}},
+		{Name: "x-node1", Namespace: "default", Phase: "Pending", AgentState: "StartFailed", File: "/m/x.yaml",
+			LastError: "start pod default/x-node1: a very long error message that is much wider than any pod name in this table"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if want := "POD                PHASE                READY  RESTARTS  CONTAINERS           FILE"; lines[0] != want {
+		t.Errorf("header\n%q, want\n%q\n%s", lines[0], want, b.String())
+	}
+	if want := "default/web-node1  Running              1/2    0         a=running,b=running  /m/web.yaml"; lines[1] != want {
+		t.Errorf("row\n%q, want\n%q", lines[1], want)
+	}
+	if want := "default/x-node1    Pending/StartFailed  0/0    0                              /m/x.yaml"; lines[2] != want {
+		t.Errorf("row\n%q, want\n%q", lines[2], want)
+	}
+	if !strings.HasPrefix(lines[3], "  last error: start pod default/x-node1") {
+		t.Errorf("error line %q", lines[3])
+	}
+	for _, l := range lines {
+		if strings.HasSuffix(l, " ") {
+			t.Errorf("trailing spaces: %q", l)
+		}
+	}
+}

@@ -48,8 +48,11 @@ type Pod struct {
 type Container struct {
 	Name string `json:"name"`
 	// State is waiting, running or terminated.
-	State        string `json:"state"`
-	RestartCount int32  `json:"restartCount"`
+	State string `json:"state"`
+	// Ready is the container's readiness (its readiness probe, else
+	// running), as the API's containerStatuses[].ready.
+	Ready        bool  `json:"ready"`
+	RestartCount int32 `json:"restartCount"`
 	// ExitCode is the terminated container's, or while it waits to be
 	// restarted, the last run's.
 	ExitCode *int32 `json:"exitCode,omitempty"`
@@ -64,6 +67,17 @@ type File struct {
 	File    string   `json:"file"`
 	Verdict string   `json:"verdict"`
 	Reasons []string `json:"reasons"`
+}
+
+// ReadyContainers counts the pod's ready containers and all of them, as
+// kubectl's READY column shows them (ready/total).
+func (p Pod) ReadyContainers() (ready, total int) {
+	for _, c := range p.Containers {
+		if c.Ready {
+			ready++
+		}
+	}
+	return ready, len(p.Containers)
 }
 
 // FromAgent converts the agent's status to the wire format.
@@ -102,7 +116,7 @@ func FromAgent(s agent.Status) Status {
 }
 
 func container(cs corev1.ContainerStatus) Container {
-	c := Container{Name: cs.Name, RestartCount: cs.RestartCount}
+	c := Container{Name: cs.Name, RestartCount: cs.RestartCount, Ready: cs.Ready}
 	switch {
 	case cs.State.Running != nil:
 		c.State = "running"

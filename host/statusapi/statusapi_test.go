@@ -30,7 +30,7 @@ func sampleAgentStatus() agent.Status {
 				ContainerStatuses: []corev1.ContainerStatus{
 					{Name: "app", RestartCount: 3, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 						LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}}},
-					{Name: "side", RestartCount: 1, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+					{Name: "side", RestartCount: 1, Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
 				},
 			},
 		}},
@@ -63,13 +63,19 @@ func TestShape(t *testing.T) {
 		t.Errorf("pod = %+v", p)
 	}
 	app := p.Containers[0]
-	for _, k := range []string{"name", "state", "restartCount", "exitCode", "reason"} {
+	for _, k := range []string{"name", "state", "ready", "restartCount", "exitCode", "reason"} {
 		if _, ok := app[k]; !ok {
 			t.Errorf("container JSON lacks %q: %s", k, data)
 		}
 	}
-	if app["state"] != "waiting" || app["reason"] != "CrashLoopBackOff" || app["exitCode"] != 2.0 {
+	if app["state"] != "waiting" || app["reason"] != "CrashLoopBackOff" || app["exitCode"] != 2.0 || app["ready"] != false {
 		t.Errorf("crash-looping container = %v", app)
+	}
+	if side := p.Containers[1]; side["ready"] != true {
+		t.Errorf("ready container = %v", side)
+	}
+	if ready, total := FromAgent(sampleAgentStatus()).Pods[0].ReadyContainers(); ready != 1 || total != 2 {
+		t.Errorf("ReadyContainers = %d/%d, want 1/2", ready, total)
 	}
 	if len(doc.Files) != 2 || doc.Files[0].File != "/m/bad.yaml" || doc.Files[0].Verdict != "rejected" || len(doc.Files[0].Reasons) != 1 {
 		t.Errorf("files = %+v", doc.Files)
