@@ -321,6 +321,12 @@ func (c *Core) adopt(s *step, ev PodsListed) {
 		if _, ok := c.observed[p.UID]; ok {
 			continue
 		}
+		if p.Dormant {
+			// Started only if a manifest wants it (plan.Dormant).
+			c.observed[p.UID] = &podState{obs: plan.Observed{Key: p.Key, UID: p.UID, Phase: plan.Dormant, GracePeriod: p.GracePeriod}, since: s.now}
+			s.log(hclog.Info, "adopted dormant pod", kv("pod", p.Key), kv("uid", p.UID))
+			continue
+		}
 		c.observed[p.UID] = &podState{obs: plan.Observed{Key: p.Key, UID: p.UID, Phase: plan.Active, GracePeriod: p.GracePeriod}, since: s.now}
 		s.log(hclog.Info, "adopted running pod", kv("pod", p.Key), kv("uid", p.UID))
 	}

@@ -20,6 +20,11 @@ type RuntimePod struct {
 	Key string
 	// GracePeriod is the pod's terminationGracePeriodSeconds.
 	GracePeriod time.Duration
+	// Dormant is set for a pod the runtime knows from its records alone,
+	// none of its containers running (after a node restart): the runtime
+	// starts it only when StartPod asks for its UID, so nothing runs that
+	// no source lists.
+	Dormant bool
 }
 
 // Runtime runs pods. Implementations must be safe for concurrent calls on
@@ -30,7 +35,8 @@ type Runtime interface {
 	ListPods(ctx context.Context) ([]RuntimePod, error)
 	// StartPod creates and starts the pod and returns once it runs (or
 	// failed to). Restarting its containers by restartPolicy is then the
-	// runtime's job. Starting a UID that already runs is a no-op.
+	// runtime's job. Starting a UID that already runs is a no-op; starting
+	// a Dormant one starts it.
 	StartPod(ctx context.Context, pod *corev1.Pod) error
 	// StopPod stops every container of the pod (SIGTERM, gracePeriod, then
 	// SIGKILL), removes it, and returns once nothing of it runs.

@@ -33,6 +33,11 @@ const (
 	Stopping Phase = "Stopping"
 	// StopFailed: the last stop failed; retry at RetryAt.
 	StopFailed Phase = "StopFailed"
+	// Dormant: the runtime holds the pod from its records, with none of its
+	// containers running (the node restarted): it is started only when a
+	// manifest wants it (after its start-after dependencies, as a new pod),
+	// and stopped, to clean it up, when none does.
+	Dormant Phase = "Dormant"
 )
 
 // Observed is a pod the runtime holds (or is being asked to hold).
@@ -119,8 +124,15 @@ func Plan(in Input) Output {
 
 	for i, d := range in.Desired {
 		if o, ok := observedUID[d.UID]; ok {
-			if o.Phase == StartFailed && retryDue(o) {
+			switch {
+			case o.Phase == StartFailed && retryDue(o):
 				out.Actions = append(out.Actions, Action{Kind: Start, Key: d.Key, UID: d.UID, Pod: d.Pod, Reason: "retrying failed start"})
+			case o.Phase == Dormant:
+				if w, held := startAfter.gate(i, observedUID); held {
+					out.Waiting = append(out.Waiting, w)
+				} else {
+					out.Actions = append(out.Actions, Action{Kind: Start, Key: d.Key, UID: d.UID, Pod: d.Pod, Reason: "wanted by a manifest; its containers are gone"})
+				}
 			}
 			// Active or Starting: nothing to do. Stopping: the pod was
 			// unwanted for a moment and is wanted again; it starts afresh once
@@ -134,7 +146,7 @@ func Plan(in Input) Output {
 			// What does not run is cleared away, and a stop begun is finished.
 			for _, o := range observedByKey[d.Key] {
 				switch {
-				case o.Phase == StartFailed:
+				case o.Phase == StartFailed, o.Phase == Dormant:
 					out.Actions = append(out.Actions, Action{Kind: Stop, Key: o.Key, UID: o.UID, GracePeriod: o.GracePeriod,
 						Reason: "replaced by a new version (uid " + string(d.UID) + ")"})
 				case o.Phase == StopFailed && retryDue(o):
@@ -148,7 +160,7 @@ func Plan(in Input) Output {
 			blocked = true // another version holds the name
 			// A start in flight finishes first; the next pass stops it.
 			switch o.Phase {
-			case Active, StartFailed:
+			case Active, StartFailed, Dormant:
 				out.Actions = append(out.Actions, Action{Kind: Stop, Key: o.Key, UID: o.UID, GracePeriod: o.GracePeriod,
 					Reason: "replaced by a new version (uid " + string(d.UID) + ")"})
 			case StopFailed:
@@ -170,7 +182,7 @@ func Plan(in Input) Output {
 			continue
 		}
 		switch o.Phase {
-		case Active, StartFailed:
+		case Active, StartFailed, Dormant:
 			out.Actions = append(out.Actions, Action{Kind: Stop, Key: o.Key, UID: o.UID, GracePeriod: o.GracePeriod, Reason: "no manifest wants it"})
 		case StopFailed:
 			if retryDue(o) {

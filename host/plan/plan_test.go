@@ -50,6 +50,10 @@ func TestPlan(t *testing.T) {
 		{name: "orphan stopped after complete listing", observed: []Observed{have("d/x", "9", Active)}, orphans: true, want: []string{"stop d/x@9"}},
 		{name: "orphan already stopping", observed: []Observed{have("d/x", "9", Stopping)}, orphans: true, want: nil},
 		{name: "wanted again while stopping waits", desired: []Desired{want("d/a", "1")}, observed: []Observed{have("d/a", "1", Stopping)}, want: nil},
+		{name: "dormant wanted starts", desired: []Desired{want("d/a", "1")}, observed: []Observed{have("d/a", "1", Dormant)}, want: []string{"start d/a@1"}},
+		{name: "dormant kept before complete listing", observed: []Observed{have("d/x", "9", Dormant)}, orphans: false, want: nil},
+		{name: "dormant orphan stopped after complete listing", observed: []Observed{have("d/x", "9", Dormant)}, orphans: true, want: []string{"stop d/x@9"}},
+		{name: "dormant replaced is stopped", desired: []Desired{want("d/a", "2")}, observed: []Observed{have("d/a", "1", Dormant)}, want: []string{"stop d/a@1"}},
 		{name: "stops before starts", desired: []Desired{want("d/b", "2")}, observed: []Observed{have("d/z", "9", Active)}, orphans: true,
 			want: []string{"stop d/z@9", "start d/b@2"}},
 	}
