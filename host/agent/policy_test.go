@@ -21,6 +21,7 @@ import (
 // imagePolicy denies one image; the denied image can change at run time,
 // like a plugin whose settings were edited.
 type imagePolicy struct {
+	validateOnly
 	mu     sync.Mutex
 	denied string
 }
@@ -37,11 +38,15 @@ func (p *imagePolicy) Fingerprint() string {
 	return "deny:" + p.denied
 }
 
-func (p *imagePolicy) Mutate(ctx context.Context, in admission.PolicyInput) (admission.PolicyMutation, error) {
+// validateOnly gives a test policy the mutate and name stages that change
+// nothing.
+type validateOnly struct{}
+
+func (validateOnly) Mutate(ctx context.Context, in admission.PolicyInput) (admission.PolicyMutation, error) {
 	return admission.PolicyMutation{Manifest: in.Manifest}, nil
 }
 
-func (p *imagePolicy) Name(ctx context.Context, in admission.PolicyInput) (admission.PolicyNaming, error) {
+func (validateOnly) Name(ctx context.Context, in admission.PolicyInput) (admission.PolicyNaming, error) {
 	return admission.PolicyNaming{}, nil
 }
 
