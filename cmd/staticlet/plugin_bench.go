@@ -28,7 +28,7 @@ func newPluginBenchCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req, err := f.request(args[0])
+			file, node, err := f.manifestFile(args[0])
 			if err != nil {
 				return err
 			}
@@ -40,6 +40,13 @@ func newPluginBenchCommand() *cobra.Command {
 			}
 			load := time.Since(start)
 			defer chain.Close(context.Background())
+			// The agent's pipeline builds the request once; the timed
+			// calls repeat it without the pipeline around them.
+			first, err := runOperation(ctx, chain, op, file, node)
+			if err != nil {
+				return err
+			}
+			req := first.Request
 			call := func() error {
 				var rep plugin.Report
 				switch op {

@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/staticlet/staticlet/host/plugin"
+	"github.com/staticlet/staticlet/host/policy"
+	"github.com/staticlet/staticlet/host/source"
 )
 
 // pluginFlags are the flags shared by `plugin run|test|bench`.
@@ -97,24 +99,49 @@ func (f *pluginFlags) operation() (plugin.Operation, error) {
 	return "", usageError(fmt.Errorf("--op: %q is not validate, mutate or name", f.op))
 }
 
-func (f *pluginFlags) request(manifestPath string) (plugin.Request, error) {
-	req := plugin.Request{Source: "file", Node: plugin.Node{Name: f.nodeName, Labels: map[string]string{}}}
+// manifestFile reads the manifest as the agent's file source would, and
+// the node the flags describe: what policy.RunOperation takes to build the
+// plugin's request as the agent does.
+func (f *pluginFlags) manifestFile(manifestPath string) (source.File, plugin.Node, error) {
+	node := plugin.Node{Name: f.nodeName, Labels: map[string]string{}}
 	for _, kv := range f.nodeLabels {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return req, usageError(fmt.Errorf("--node-label: %q is not key=value", kv))
+			return source.File{}, node, usageError(fmt.Errorf("--node-label: %q is not key=value", kv))
 		}
-		req.Node.Labels[k] = v
+		node.Labels[k] = v
 	}
+	file := source.File{Source: source.NameFile, Path: f.file}
 	var err error
-	if req.Manifest, err = readYAMLAsJSON(manifestPath); err != nil {
-		return req, usageError(fmt.Errorf("manifest: %w", err))
+	if manifestPath == "-" {
+		file.Content, err = io.ReadAll(os.Stdin)
+	} else {
+		file.Content, err = os.ReadFile(manifestPath)
+		if file.Path == "" {
+			file.Path, _ = filepath.Abs(manifestPath)
+		}
 	}
-	req.File = f.file
-	if req.File == "" && manifestPath != "-" {
-		req.File, _ = filepath.Abs(manifestPath)
+	if err != nil {
+		return file, node, usageError(fmt.Errorf("manifest: %w", err))
 	}
-	return req, nil
+	return file, node, nil
+}
+
+// runOperation runs op on the manifest as the agent would; a manifest the
+// agent rejects before the plugin is reached is a rejection (1).
+func runOperation(ctx context.Context, chain *plugin.Chain, op plugin.Operation, file source.File, node plugin.Node) (policy.OperationResult, error) {
+	res, err := policy.RunOperation(ctx, chain, op, file, node, time.Now())
+	if err != nil {
+		return res, &exitError{code: exitUsage, err: err}
+	}
+	if !res.Called {
+		var reasons []string
+		for _, r := range res.Admission.Reasons {
+			reasons = append(reasons, r.String())
+		}
+		return res, &exitError{code: exitRejected, err: fmt.Errorf("the agent rejects %s before the plugin's %s is called: %s", file.Path, op, strings.Join(reasons, "; "))}
+	}
+	return res, nil
 }
 
 func readYAMLAsJSON(path string) ([]byte, error) {

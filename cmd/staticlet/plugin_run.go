@@ -20,6 +20,9 @@ type runOutput struct {
 	Name      string                `json:"name,omitempty"`
 	Changes   []plugin.PluginChange `json:"changes,omitempty"`
 	Manifest  json.RawMessage       `json:"manifest,omitempty"`
+	// Sent is the manifest the plugin received, as the agent builds it:
+	// as read for mutate, mutated for name, the final pod for validate.
+	Sent json.RawMessage `json:"sent,omitempty"`
 	plugin.Report
 }
 
@@ -29,7 +32,9 @@ func newPluginRunCommand() *cobra.Command {
 		Use:   "run --plugin F.wasm [--settings F] [--op validate|mutate|name] [--node-name N] [-o json] MANIFEST",
 		Short: "Run one operation of a plugin on a manifest and print the result",
 		Long: "Run one operation of a plugin on a manifest (YAML or JSON, - for stdin) and print the result.\n" +
-			"Exit status: 0 allowed, 1 denied, 2 plugin or usage error.",
+			"The plugin receives what the agent would send it as its only plugin: mutate the manifest as read,\n" +
+			"name the mutated manifest, validate the final pod (mutated, named, defaulted); -o json shows it as \"sent\".\n" +
+			"Exit status: 0 allowed, 1 denied (or rejected by the agent before the plugin), 2 plugin or usage error.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.output != "text" && f.output != "json" {
@@ -39,7 +44,7 @@ func newPluginRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req, err := f.request(args[0])
+			file, node, err := f.manifestFile(args[0])
 			if err != nil {
 				return err
 			}
@@ -52,28 +57,20 @@ func newPluginRunCommand() *cobra.Command {
 			if !slices.Contains(chain.Plugins()[0].Operations, op) {
 				return usageError(fmt.Errorf("%s does not offer the %s operation (it offers %v)", f.path, op, chain.Plugins()[0].Operations))
 			}
-			out := runOutput{Operation: op}
+			res, err := runOperation(ctx, chain, op, file, node)
+			if err != nil {
+				return err
+			}
+			out := runOutput{Operation: op, Sent: res.Request.Manifest}
 			switch op {
 			case plugin.OpValidate:
-				res, err := chain.Validate(ctx, req)
-				if err != nil {
-					return &exitError{code: exitUsage, err: err}
-				}
-				out.Allowed, out.Report = res.Allowed, res.Report
+				out.Allowed, out.Report = res.Validate.Allowed, res.Validate.Report
 			case plugin.OpMutate:
-				res, err := chain.Mutate(ctx, req)
-				if err != nil {
-					return &exitError{code: exitUsage, err: err}
-				}
-				out.Allowed, out.Report, out.Changes, out.Manifest = res.Allowed(), res.Report, res.Changes, res.Manifest
+				out.Allowed, out.Report, out.Changes, out.Manifest = res.Mutate.Allowed(), res.Mutate.Report, res.Mutate.Changes, res.Mutate.Manifest
 			case plugin.OpName:
-				res, err := chain.Name(ctx, req)
-				if err != nil {
-					return &exitError{code: exitUsage, err: err}
-				}
-				out.Allowed, out.Report, out.Name = res.Allowed(), res.Report, res.Name
+				out.Allowed, out.Report, out.Name = res.Name.Allowed(), res.Name.Report, res.Name.Name
 			}
-			if err := printRun(cmd.OutOrStdout(), f.output, out, req.Node.Name); err != nil {
+			if err := printRun(cmd.OutOrStdout(), f.output, out, node.Name); err != nil {
 				return err
 			}
 			switch {

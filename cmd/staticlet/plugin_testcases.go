@@ -16,7 +16,9 @@ func newPluginTestCommand() *cobra.Command {
 		Use:   "test --plugin F.wasm [--settings F] CASES...",
 		Short: "Run a plugin against case folders (manifest + settings + expected verdict/patch/name)",
 		Long: "Run a plugin against case folders. A case folder holds manifest.yaml, case.yaml and optionally\n" +
-			"settings.yaml; a folder without case.yaml runs every sub-folder that has one. See docs/plugin-authoring.md.\n" +
+			"settings.yaml; a folder without case.yaml runs every sub-folder that has one. Each case's plugin receives\n" +
+			"what the agent would send it. A case whose settings the plugin rejects is a case like any other\n" +
+			"(expect: {settingsRejected: true}). See docs/plugin-authoring.md.\n" +
 			"Exit status: 0 all cases pass, 1 some fail, 2 plugin or usage error.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,7 +38,9 @@ func newPluginTestCommand() *cobra.Command {
 				for _, c := range list {
 					out, err := r.Run(cmd.Context(), c)
 					if err != nil {
-						return &exitError{code: exitUsage, err: fmt.Errorf("case %s: %w", c.Dir, err)}
+						// The case could not run (the chain failed):
+						// a failed case; the others still run.
+						out.Diff = fmt.Sprintf("could not run: %v", err)
 					}
 					if out.Pass {
 						passed++

@@ -181,6 +181,7 @@ func (p *Pipeline) Admit(ctx context.Context, f source.File, now time.Time) Resu
 	}
 	opts := pod.StaticOptions{NodeName: p.opts.NodeName, Source: f.Source, Seen: now}
 	policy := p.opts.Policy
+	asRead := doc.CanonicalJSON
 	if policy != nil {
 		var denied bool
 		doc, opts.Name, denied = p.mutateAndName(ctx, policy, f, doc, &r)
@@ -204,7 +205,7 @@ func (p *Pipeline) Admit(ctx context.Context, f source.File, now time.Time) Resu
 		if err != nil {
 			return reject(r, Reason{Message: fmt.Sprintf("encode pod for plugins: %v", err)})
 		}
-		out, err := policy.Validate(ctx, PolicyInput{File: f.Path, Source: f.Source, Manifest: final})
+		out, err := policy.Validate(ctx, PolicyInput{File: f.Path, Source: f.Source, Manifest: final, AsRead: asRead})
 		r.absorb(out, err)
 	}
 	if len(r.Reasons) > 0 {
@@ -221,7 +222,7 @@ func (p *Pipeline) Admit(ctx context.Context, f source.File, now time.Time) Resu
 // is decoded again, so a plugin cannot hand the agent something that is not
 // a Pod; its canonical form is what the UID is computed from.
 func (p *Pipeline) mutateAndName(ctx context.Context, policy Policy, f source.File, doc *manifest.Document, r *Result) (*manifest.Document, string, bool) {
-	in := PolicyInput{File: f.Path, Source: f.Source, Manifest: doc.CanonicalJSON}
+	in := PolicyInput{File: f.Path, Source: f.Source, Manifest: doc.CanonicalJSON, AsRead: doc.CanonicalJSON}
 	mutation, err := policy.Mutate(ctx, in)
 	r.absorb(mutation.PolicyOutcome, err)
 	if len(r.Reasons) > 0 {

@@ -6,10 +6,14 @@ import "context"
 // host (package plugin, through package policy) implements it; tests use
 // fakes. A nil Policy means no plugins.
 //
-// The pipeline calls Mutate on the manifest as the source produced it, then
-// Name, then applies static-pod defaulting and built-in validation, then
-// Validate on the final pod: all mutations first, naming next, validation
-// last, on what will really run.
+// The pipeline calls Mutate on the manifest as the source produced it
+// (canonical JSON), then Name on the mutated manifest, then applies
+// static-pod defaulting and built-in validation, then Validate on the final
+// pod (mutated, named, defaulted): all mutations first, naming next,
+// validation last, on what will really run. Every call also carries the
+// manifest as read, which plugins' match rules are decided on. This is the
+// one request builder: the agent, `staticlet check` and `staticlet plugin
+// run|test` all go through it (see policy.RunOperation).
 type Policy interface {
 	// Fingerprint changes whenever any plugin or its settings change; the
 	// pipeline re-evaluates every file when it does.
@@ -23,8 +27,11 @@ type Policy interface {
 type PolicyInput struct {
 	File   string
 	Source string
-	// Manifest is the pod as JSON.
+	// Manifest is the pod as JSON, as the stage receives it.
 	Manifest []byte
+	// AsRead is the manifest as the source produced it (canonical JSON),
+	// before any mutation: what match rules look at.
+	AsRead []byte
 }
 
 // PolicyOutcome is what every stage reports besides its own result.

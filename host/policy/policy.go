@@ -1,7 +1,10 @@
 // Package policy connects the wazero plugin host (package plugin) to the
 // admission pipeline: it implements admission.Policy on top of the chain in
-// force, translating the chain's reports into admission reasons. It does no
-// IO of its own; the plugin calls it makes run sandboxed in wazero.
+// force, translating the chain's reports into admission reasons, and
+// RunOperation, which runs one plugin operation through the agent's own
+// admission pipeline for `staticlet plugin run|test|bench`, so a plugin gets
+// the same request there as on the node. It does no IO of its own; the
+// plugin calls it makes run sandboxed in wazero.
 package policy
 
 import (
@@ -53,38 +56,53 @@ func retry[T any](a *Adapter, op func(*plugin.Chain) (T, error)) (T, error) {
 }
 
 func (a *Adapter) request(in admission.PolicyInput) plugin.Request {
-	return plugin.Request{File: in.File, Source: in.Source, Manifest: in.Manifest, Node: a.node}
+	return plugin.Request{File: in.File, Source: in.Source, Manifest: in.Manifest, AsRead: in.AsRead, Node: a.node}
 }
 
 // Mutate implements admission.Policy.
 func (a *Adapter) Mutate(ctx context.Context, in admission.PolicyInput) (admission.PolicyMutation, error) {
+	out, _, err := a.mutate(ctx, in)
+	return out, err
+}
+
+func (a *Adapter) mutate(ctx context.Context, in admission.PolicyInput) (admission.PolicyMutation, plugin.MutateResult, error) {
 	res, err := retry(a, func(c *plugin.Chain) (plugin.MutateResult, error) { return c.Mutate(ctx, a.request(in)) })
 	if err != nil {
-		return admission.PolicyMutation{Manifest: in.Manifest}, fmt.Errorf("mutate: %w", err)
+		return admission.PolicyMutation{Manifest: in.Manifest}, res, fmt.Errorf("mutate: %w", err)
 	}
 	out := admission.PolicyMutation{Manifest: res.Manifest, PolicyOutcome: outcome(res.Report)}
 	for _, ch := range res.Changes {
 		out.Changes = append(out.Changes, ch.Plugin+": "+ch.Patch.String())
 	}
-	return out, nil
+	return out, res, nil
 }
 
 // Name implements admission.Policy.
 func (a *Adapter) Name(ctx context.Context, in admission.PolicyInput) (admission.PolicyNaming, error) {
+	out, _, err := a.name(ctx, in)
+	return out, err
+}
+
+func (a *Adapter) name(ctx context.Context, in admission.PolicyInput) (admission.PolicyNaming, plugin.NameResult, error) {
 	res, err := retry(a, func(c *plugin.Chain) (plugin.NameResult, error) { return c.Name(ctx, a.request(in)) })
 	if err != nil {
-		return admission.PolicyNaming{}, fmt.Errorf("name: %w", err)
+		return admission.PolicyNaming{}, res, fmt.Errorf("name: %w", err)
 	}
-	return admission.PolicyNaming{Name: res.Name, Plugin: res.Plugin, PolicyOutcome: outcome(res.Report)}, nil
+	return admission.PolicyNaming{Name: res.Name, Plugin: res.Plugin, PolicyOutcome: outcome(res.Report)}, res, nil
 }
 
 // Validate implements admission.Policy.
 func (a *Adapter) Validate(ctx context.Context, in admission.PolicyInput) (admission.PolicyOutcome, error) {
+	out, _, err := a.validate(ctx, in)
+	return out, err
+}
+
+func (a *Adapter) validate(ctx context.Context, in admission.PolicyInput) (admission.PolicyOutcome, plugin.ValidateResult, error) {
 	res, err := retry(a, func(c *plugin.Chain) (plugin.ValidateResult, error) { return c.Validate(ctx, a.request(in)) })
 	if err != nil {
-		return admission.PolicyOutcome{}, fmt.Errorf("validate: %w", err)
+		return admission.PolicyOutcome{}, res, fmt.Errorf("validate: %w", err)
 	}
-	return outcome(res.Report), nil
+	return outcome(res.Report), res, nil
 }
 
 func outcome(r plugin.Report) admission.PolicyOutcome {

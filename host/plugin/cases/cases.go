@@ -2,9 +2,11 @@
 // `staticlet plugin test`: each case folder holds manifest.yaml (or
 // manifest.json), case.yaml (operation, node, file, optional inline settings
 // and the expectation) and optionally settings.yaml. It loads the plugin
-// through the real host (package plugin), so a case exercises the built
-// .wasm exactly as the agent would. IO: it reads the case folders and the
-// plugin file.
+// through the real host (package plugin) and sends it the request the agent
+// would, built by the agent's admission pipeline (policy.RunOperation), so a
+// case exercises the built .wasm exactly as the node does. A case whose
+// settings the plugin rejects is a case like any other: it can expect the
+// rejection. IO: it reads the case folders and the plugin file.
 package cases
 
 import (
@@ -17,10 +19,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/staticlet/staticlet/host/plugin"
+	"github.com/staticlet/staticlet/host/policy"
+	"github.com/staticlet/staticlet/host/source"
 )
 
 // ErrInvalidCase marks a case folder that cannot be read.
@@ -72,8 +77,13 @@ type Expect struct {
 	Manifest json.RawMessage `json:"manifest,omitempty"`
 	// Name is the name a naming plugin must return ("" for the default).
 	Name *string `json:"name,omitempty"`
-	// Error is a substring of the plugin error the case expects.
+	// Error is a substring of the plugin error the case expects: a failed
+	// call, or the plugin refusing to load with the case's settings.
 	Error string `json:"error,omitempty"`
+	// SettingsRejected says the plugin must refuse the case's settings
+	// (its validate_settings answers valid: false); Error can narrow the
+	// message down.
+	SettingsRejected bool `json:"settingsRejected,omitempty"`
 }
 
 // ExpectedDenial matches a denial.
@@ -179,6 +189,8 @@ type Runner struct {
 	DefaultSettings json.RawMessage
 	Options         plugin.Options
 	chains          map[string]*plugin.Chain
+	// loadErrs are the load failures, by settings, so each is tried once.
+	loadErrs map[string]error
 }
 
 // Close releases the loaded plugins.
@@ -190,11 +202,14 @@ func (r *Runner) Close(ctx context.Context) {
 
 func (r *Runner) chain(ctx context.Context, settings json.RawMessage) (*plugin.Chain, error) {
 	if r.chains == nil {
-		r.chains = map[string]*plugin.Chain{}
+		r.chains, r.loadErrs = map[string]*plugin.Chain{}, map[string]error{}
 	}
 	key := string(settings)
 	if c, ok := r.chains[key]; ok {
 		return c, nil
+	}
+	if err, ok := r.loadErrs[key]; ok {
+		return nil, err
 	}
 	name := strings.TrimSuffix(filepath.Base(r.Path), filepath.Ext(r.Path))
 	if len(name) > 63 || name == "" {
@@ -202,6 +217,7 @@ func (r *Runner) chain(ctx context.Context, settings json.RawMessage) (*plugin.C
 	}
 	c, err := plugin.LoadChain(ctx, []plugin.Spec{{Name: sanitize(name), Path: r.Path, Settings: settings}}, r.Options)
 	if err != nil {
+		r.loadErrs[key] = err
 		return nil, err
 	}
 	r.chains[key] = c
@@ -229,49 +245,57 @@ type actual struct {
 	Manifest json.RawMessage `json:"manifest,omitempty"`
 	Name     *string         `json:"name,omitempty"`
 	Errors   []string        `json:"errors,omitempty"`
+	// LoadError is why the plugin refused to load with the case's
+	// settings; nothing ran then.
+	LoadError        string `json:"loadError,omitempty"`
+	SettingsRejected bool   `json:"settingsRejected,omitempty"`
+	// Rejected holds the agent's reasons when it rejected the manifest
+	// before the plugin's operation was reached.
+	Rejected []string `json:"rejectedBeforeThePlugin,omitempty"`
 }
 
-// Run runs one case. An error means the case could not run at all (the
-// plugin failed to load).
+// Run runs one case: the plugin loaded with the case's settings, the
+// manifest passed through the agent's admission pipeline with the plugin
+// answering the case's operation. A plugin that refuses to load is the
+// case's outcome, not an error; an error means the case could not run at
+// all (the chain failed or ctx ended).
 func (r *Runner) Run(ctx context.Context, c Case) (Outcome, error) {
 	settings := c.Settings
 	if settings == nil {
 		settings = r.DefaultSettings
 	}
+	var got actual
 	chain, err := r.chain(ctx, settings)
+	if err != nil {
+		got.LoadError = err.Error()
+		got.SettingsRejected = errors.Is(err, plugin.ErrSettingsRejected)
+		return compare(c, got), nil
+	}
+	file := source.File{Source: source.NameFile, Path: c.File.File, Content: c.Manifest}
+	node := plugin.Node{Name: c.File.Node.Name, Labels: c.File.Node.Labels}
+	res, err := policy.RunOperation(ctx, chain, c.File.Operation, file, node, time.Now())
 	if err != nil {
 		return Outcome{Case: c}, err
 	}
-	req := plugin.Request{File: c.File.File, Source: "file", Manifest: c.Manifest, Node: plugin.Node{Name: c.File.Node.Name, Labels: c.File.Node.Labels}}
-	var got actual
-	var rep plugin.Report
+	if !res.Called {
+		for _, reason := range res.Admission.Reasons {
+			got.Rejected = append(got.Rejected, reason.String())
+		}
+		return compare(c, got), nil
+	}
 	switch c.File.Operation {
 	case plugin.OpValidate:
-		res, err := chain.Validate(ctx, req)
-		if err != nil {
-			return Outcome{Case: c}, err
-		}
-		got.Allowed = &res.Allowed
-		rep = res.Report
+		got.Allowed = &res.Validate.Allowed
 	case plugin.OpMutate:
-		res, err := chain.Mutate(ctx, req)
-		if err != nil {
-			return Outcome{Case: c}, err
-		}
 		got.Patch = plugin.Patch{}
-		for _, ch := range res.Changes {
+		for _, ch := range res.Mutate.Changes {
 			got.Patch = append(got.Patch, ch.Patch...)
 		}
-		got.Manifest = res.Manifest
-		rep = res.Report
+		got.Manifest = res.Mutate.Manifest
 	case plugin.OpName:
-		res, err := chain.Name(ctx, req)
-		if err != nil {
-			return Outcome{Case: c}, err
-		}
-		got.Name = &res.Name
-		rep = res.Report
+		got.Name = &res.Name.Name
 	}
+	rep := res.Report()
 	for _, e := range rep.Errors {
 		got.Errors = append(got.Errors, e.Err.Error())
 	}
@@ -290,6 +314,25 @@ func compare(c Case, got actual) Outcome {
 	exp := c.File.Expect
 	out := Outcome{Case: c, Actual: toYAML(got)}
 	var problems []string
+	switch {
+	case got.LoadError != "":
+		// Nothing ran: only the expectations about loading apply.
+		if !exp.SettingsRejected && exp.Error == "" {
+			problems = append(problems, "the plugin refused to load: "+got.LoadError)
+		}
+		if exp.SettingsRejected && !got.SettingsRejected {
+			problems = append(problems, "expected the settings to be rejected; the plugin failed to load for another reason: "+got.LoadError)
+		}
+		if exp.Error != "" && !strings.Contains(got.LoadError, exp.Error) {
+			problems = append(problems, fmt.Sprintf("expected a load error containing %q, got %q", exp.Error, got.LoadError))
+		}
+		return finish(out, problems)
+	case exp.SettingsRejected:
+		problems = append(problems, "expected the plugin to reject the settings; it accepted them")
+	case len(got.Rejected) > 0:
+		problems = append(problems, "the agent rejects the manifest before the plugin's "+string(c.File.Operation)+" is called: "+strings.Join(got.Rejected, "; "))
+		return finish(out, problems)
+	}
 	if exp.Error == "" && len(got.Errors) > 0 {
 		problems = append(problems, "unexpected plugin error: "+strings.Join(got.Errors, "; "))
 	}
@@ -329,6 +372,10 @@ func compare(c Case, got actual) Outcome {
 	if exp.Name != nil && got.Name != nil && *exp.Name != *got.Name {
 		problems = append(problems, fmt.Sprintf("name: expected %q, got %q", *exp.Name, *got.Name))
 	}
+	return finish(out, problems)
+}
+
+func finish(out Outcome, problems []string) Outcome {
 	out.Pass = len(problems) == 0
 	if !out.Pass {
 		out.Diff = strings.Join(problems, "\n")
