@@ -97,7 +97,8 @@ func TestPluginTextIsOneLine(t *testing.T) {
 }
 
 // TestPluginTestRejectedSettingsCases: a case whose settings the plugin
-// rejects can expect it, and one that does not expect it fails alone.
+// rejects can expect it, and one that does not expect it fails alone; the
+// plugin flags (--timeout) apply to every case.
 func TestPluginTestRejectedSettingsCases(t *testing.T) {
 	rb := ruleBreakerWasm(t)
 	dir := t.TempDir()
@@ -105,14 +106,16 @@ func TestPluginTestRejectedSettingsCases(t *testing.T) {
 		"a-rejected":   "settings: {reject: \"paths[0] is relative\"}\nexpect: {settingsRejected: true, error: is relative}\n",
 		"b-allowed":    "expect: {allowed: true}\n",
 		"c-unexpected": "settings: {reject: \"paths[0] is relative\"}\nexpect: {allowed: true}\n",
+		// --timeout applies to the cases
+		"d-loop": "settings: {behavior: loop}\nexpect: {error: timed out after 100ms}\n",
 	} {
 		os.MkdirAll(filepath.Join(dir, name), 0o755)
 		os.WriteFile(filepath.Join(dir, name, "case.yaml"), []byte(caseYAML), 0o644)
 		os.WriteFile(filepath.Join(dir, name, "manifest.yaml"), []byte(webYAML), 0o644)
 	}
-	code, out, errOut := runPluginCmd(t, "test", "--plugin", rb, dir)
+	code, out, errOut := runPluginCmd(t, "test", "--plugin", rb, "--timeout", "100ms", dir)
 	if code != 1 || !strings.Contains(out, "PASS "+filepath.Join(dir, "a-rejected")) || !strings.Contains(out, "PASS "+filepath.Join(dir, "b-allowed")) ||
-		!strings.Contains(out, "FAIL "+filepath.Join(dir, "c-unexpected")+"\n    the plugin refused to load:") || !strings.HasSuffix(out, "2 passed, 1 failed\n") {
+		!strings.Contains(out, "FAIL "+filepath.Join(dir, "c-unexpected")+"\n    the plugin refused to load:") || !strings.HasSuffix(out, "3 passed, 1 failed\n") {
 		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
 	}
 }

@@ -26,7 +26,7 @@ func newPluginTestCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r := &cases.Runner{Path: f.path, DefaultSettings: spec.Settings, Options: f.options(cmd.ErrOrStderr())}
+			r := &cases.Runner{Path: f.path, DefaultSettings: spec.Settings, Spec: spec, Options: f.options(cmd.ErrOrStderr())}
 			defer r.Close(context.Background())
 			w := cmd.OutOrStdout()
 			passed, failed := 0, 0

@@ -56,7 +56,7 @@ func New(src StatusSource) *Metrics {
 		}),
 		pluginCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "plugin_calls_total",
-			Help: "Plugin calls by plugin, operation and outcome (ok, denied, error, timeout).",
+			Help: "Plugin calls by plugin, operation and outcome (ok, denied, error, timeout, quarantined).",
 		}, []string{"plugin", "operation", "outcome"}),
 		pluginDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "plugin_call_duration_seconds",

@@ -48,22 +48,15 @@ func (c *Chain) Mutate(ctx context.Context, req Request) (MutateResult, error) {
 		case Enforce:
 			res.Manifest = newManifest
 			res.Changes = append(res.Changes, PluginChange{Plugin: p.spec.Name, Patch: patch})
-			c.logger.Info("plugin mutated manifest", "plugin", p.spec.Name, "file", req.File, "patch", patchText(patch))
+			c.logger.Info("plugin mutated manifest", "plugin", p.spec.Name, "file", req.File, "patch", patch.Summary())
 		case Warn:
-			res.Warnings = append(res.Warnings, Warning{Plugin: p.spec.Name, Message: "would change the manifest: " + patchText(patch)})
+			res.Warnings = append(res.Warnings, Warning{Plugin: p.spec.Name, Message: "would change the manifest: " + patch.Summary()})
 		case Audit:
-			res.Audit = append(res.Audit, Denial{Plugin: p.spec.Name, Code: "WouldMutate", Message: patchText(patch), Mode: Audit})
-			c.logger.Info("audit: plugin would mutate manifest", "plugin", p.spec.Name, "file", req.File, "patch", patchText(patch))
+			res.Audit = append(res.Audit, Denial{Plugin: p.spec.Name, Code: "WouldMutate", Message: patch.Summary(), Mode: Audit})
+			c.logger.Info("audit: plugin would mutate manifest", "plugin", p.spec.Name, "file", req.File, "patch", patch.Summary())
 		}
 	}
 	return res, nil
-}
-
-// patchText is a patch as one line for logs and messages; a patch quotes
-// the plugin's strings (JSON escapes their control characters), so it is
-// capped like any plugin text.
-func patchText(p Patch) string {
-	return sanitizeText(p.String(), MaxErrorBytes)
 }
 
 // immutableFields are what a mutation may not change, as Kubernetes refuses

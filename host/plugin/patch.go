@@ -29,6 +29,13 @@ func (p Patch) String() string {
 	return string(data)
 }
 
+// Summary is the patch as one line for logs, status and reasons: a patch
+// quotes the plugin's strings (JSON escapes their control characters), so
+// it is capped like any plugin text, at MaxErrorBytes.
+func (p Patch) Summary() string {
+	return sanitizeText(p.String(), MaxErrorBytes)
+}
+
 // Diff returns the JSON patch that turns from into to: objects are compared
 // key by key (sorted), arrays of equal length element by element, anything
 // else is replaced whole.

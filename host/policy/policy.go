@@ -72,7 +72,7 @@ func (a *Adapter) mutate(ctx context.Context, in admission.PolicyInput) (admissi
 	}
 	out := admission.PolicyMutation{Manifest: res.Manifest, PolicyOutcome: outcome(res.Report)}
 	for _, ch := range res.Changes {
-		out.Changes = append(out.Changes, ch.Plugin+": "+ch.Patch.String())
+		out.Changes = append(out.Changes, ch.Plugin+": "+ch.Patch.Summary())
 	}
 	return out, res, nil
 }

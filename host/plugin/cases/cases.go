@@ -187,8 +187,11 @@ type Runner struct {
 	Path string
 	// DefaultSettings apply to cases without their own.
 	DefaultSettings json.RawMessage
-	Options         plugin.Options
-	chains          map[string]*plugin.Chain
+	// Spec, when set, is the plugin's spec for every case (timeout,
+	// memoryLimit, ...); its name, path and settings are the Runner's.
+	Spec    plugin.Spec
+	Options plugin.Options
+	chains  map[string]*plugin.Chain
 	// loadErrs are the load failures, by settings, so each is tried once.
 	loadErrs map[string]error
 }
@@ -215,7 +218,9 @@ func (r *Runner) chain(ctx context.Context, settings json.RawMessage) (*plugin.C
 	if len(name) > 63 || name == "" {
 		name = "plugin"
 	}
-	c, err := plugin.LoadChain(ctx, []plugin.Spec{{Name: sanitize(name), Path: r.Path, Settings: settings}}, r.Options)
+	spec := r.Spec
+	spec.Name, spec.Path, spec.Settings = sanitize(name), r.Path, settings
+	c, err := plugin.LoadChain(ctx, []plugin.Spec{spec}, r.Options)
 	if err != nil {
 		r.loadErrs[key] = err
 		return nil, err
