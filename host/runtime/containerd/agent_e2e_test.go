@@ -79,6 +79,13 @@ type agentRig struct {
 
 func startAgent(t testing.TB, opts containerd.Options, dir string) *agentRig {
 	t.Helper()
+	return startAgentWith(t, opts, dir, nil)
+}
+
+// startAgentWith starts an agent with sources besides the folder: the test
+// puts their listings in their mailboxes.
+func startAgentWith(t testing.TB, opts containerd.Options, dir string, more map[string]*source.Mailbox) *agentRig {
+	t.Helper()
 	rt, err := containerd.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -88,12 +95,16 @@ func startAgent(t testing.TB, opts containerd.Options, dir string) *agentRig {
 		removalDelay = *benchRemovalDelay
 	}
 	files := source.NewMailbox()
+	sources := map[string]*source.Mailbox{source.NameFile: files}
+	for name, m := range more {
+		sources[name] = m
+	}
 	watcher := &file.Watcher{Root: dir, Resync: 20 * time.Second, Debounce: 20 * time.Millisecond}
 	a := agent.New(agent.Config{
 		Runtime:  rt,
 		Pipeline: admission.New(admission.Options{NodeName: "node1", Runtime: rt.Capabilities()}),
 		Builder:  desired.NewBuilder(removalDelay),
-		Sources:  map[string]*source.Mailbox{source.NameFile: files},
+		Sources:  sources,
 		Logger:   agentLogger(opts.Logger),
 	})
 	ctx, cancel := context.WithCancel(context.Background())

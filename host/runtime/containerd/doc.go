@@ -31,6 +31,10 @@
 // OCI spec (spec.go) carries resources and the merged security context as
 // containerd's CRI plugin would build them for the kubelet.
 //
+// A pod found from its record with no task left (after a node restart) is
+// adopted dormant (dormant.go): reported by ListPods, started only when
+// StartPod asks for its UID.
+//
 // What a pod may ask of this host is decided by Capabilities
 // (capability.go): a pure check over host facts probed once (the LSMs,
 // mount_setattr, `runc features`) that admission runs for the agent and

@@ -6,16 +6,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/staticlet/staticlet/host/runtime/containerd"
 	"github.com/staticlet/staticlet/internal/cnitest"
 )
 
@@ -25,7 +20,8 @@ import (
 // libcni's cache (DEL) before attaching the pod's new namespace (ADD):
 // the pod runs again, reachable through its hostPort, and holds one IP.
 // The network not being ready at first only delays that: the agent retries
-// the pod's sandbox with back-off, the pod waiting with the error.
+// the pod's sandbox with back-off, the pod waiting with the error. Nothing
+// of that happens before StartPod: the pod is dormant until then.
 func TestCNIAfterReboot(t *testing.T) {
 	netw := cnitest.New(t, cniOctet)
 	e := newEnv(t)
@@ -47,43 +43,7 @@ func TestCNIAfterReboot(t *testing.T) {
 	// The "reboot": every task of the pod killed and deleted, its namespace
 	// mounts gone (so the kernel destroys the network namespace and the
 	// veth in it); containerd's container records and the pod folder stay.
-	c, err := client.New(opts.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := namespaces.WithNamespace(t.Context(), opts.Namespace)
-	ctrs, err := c.Containers(ctx, fmt.Sprintf(`labels.%q==%q`, containerd.LabelPodUID, string(server.UID)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ctr := range ctrs {
-		task, err := ctr.Task(ctx, nil)
-		if err != nil {
-			continue
-		}
-		exited, err := task.Wait(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-exited
-		if _, err := task.Delete(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.Close()
-	nsDir := filepath.Join(opts.StateDir, "pods", string(server.UID), "ns")
-	entries, err := os.ReadDir(nsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, en := range entries {
-		if err := unix.Unmount(filepath.Join(nsDir, en.Name()), unix.MNT_DETACH); err != nil {
-			t.Fatalf("unmount %s: %v", en.Name(), err)
-		}
-	}
+	simulateReboot(t, opts)
 	if got := netw.AllocatedIPs(t); !slices.Equal(got, []string{before}) {
 		t.Fatalf("before the new agent, host-local holds %v, want the old %s", got, before)
 	}
@@ -101,7 +61,19 @@ func TestCNIAfterReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt2 := newRuntime(t, opts)
-	if _, err := rt2.ListPods(t.Context()); err != nil {
+	listed, err := rt2.ListPods(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Found from its record alone: dormant, nothing set up, until the
+	// agent asks for it.
+	if len(listed) != 1 || listed[0].UID != server.UID || !listed[0].Dormant {
+		t.Fatalf("ListPods after the reboot = %+v, want the pod, dormant", listed)
+	}
+	if n := cnitest.Calls(t, calls, "ADD "+string(server.UID)); n != 1 {
+		t.Errorf("%d ADDs for a dormant pod, want only the first start's", n)
+	}
+	if err := rt2.StartPod(t.Context(), server); err != nil {
 		t.Fatal(err)
 	}
 	cs := waitContainer(t, rt2, server.UID, "httpd", 10*time.Second, func(cs corev1.ContainerStatus) bool {

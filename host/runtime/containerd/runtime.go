@@ -246,7 +246,9 @@ func (r *Runtime) nsContext(ctx context.Context) context.Context {
 
 // ListPods implements agent.Runtime. Pods found in containerd or in the
 // state folder that this process does not hold yet are adopted: a worker
-// re-attaches to their running tasks and resumes restart handling.
+// re-attaches to their running tasks and resumes restart handling. A pod
+// with a record and no task left is adopted dormant (dormant.go): reported,
+// but started only by StartPod.
 func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
 	ctx = r.nsContext(ctx)
 	ctrs, err := r.client.Containers(ctx, podUIDFilter)
@@ -281,6 +283,21 @@ func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
 		records[pod.UID] = pod
 	}
 
+	// Which found pods have tasks left: asked outside the lock, for the
+	// pods no worker holds yet.
+	r.mu.Lock()
+	unheld := map[types.UID][]client.Container{}
+	for uid, cs := range byUID {
+		if _, ok := r.workers[uid]; !ok {
+			unheld[uid] = cs
+		}
+	}
+	r.mu.Unlock()
+	withTasks, err := uidsWithTasks(ctx, unheld)
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	uids := map[types.UID]bool{}
@@ -295,8 +312,12 @@ func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
 			continue
 		}
 		pod := records[uid]
+		// Known from its record with no task left: not started, and no
+		// sandbox set up, until a source lists it (dormant.go). A pod
+		// without a record has no spec to start anyway.
+		dormant := pod != nil && !withTasks[uid]
 		var sb *sandbox
-		if pod != nil {
+		if pod != nil && !dormant {
 			if sb, err = r.setupSandbox(pod); err != nil {
 				// The worker retries it (ensureSandbox): after a reboot a CNI
 				// plugin may not be ready yet.
@@ -306,13 +327,14 @@ func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
 		}
 		w := newWorker(r, uid, pod, sb, labelsOf[uid])
 		w.adopted = byUID[uid]
-		r.log.Info("adopting pod", "pod", w.key(), "uid", uid, "containers", len(byUID[uid]), "record", pod != nil)
+		w.dormant.Store(dormant)
+		r.log.Info("adopting pod", "pod", w.key(), "uid", uid, "containers", len(byUID[uid]), "record", pod != nil, "dormant", dormant)
 		r.startWorker(w)
 	}
 	r.resizeBurstableLocked("")
 	out := make([]agent.RuntimePod, 0, len(r.workers))
 	for uid, w := range r.workers {
-		out = append(out, agent.RuntimePod{UID: uid, Key: w.key(), GracePeriod: w.grace})
+		out = append(out, agent.RuntimePod{UID: uid, Key: w.key(), GracePeriod: w.grace, Dormant: w.dormant.Load()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UID < out[j].UID })
 	return out, nil
@@ -341,6 +363,12 @@ func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
 	r.mu.Lock()
 	w := r.workers[pod.UID]
 	r.mu.Unlock()
+	if w != nil && w.dormant.Load() {
+		if err := w.wakeUp(ctx); err != nil {
+			return fmt.Errorf("start pod %s: %w", key, err)
+		}
+		return nil
+	}
 	if w == nil {
 		sb, err := r.setupSandbox(pod)
 		if err != nil {

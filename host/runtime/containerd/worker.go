@@ -150,6 +150,11 @@ type worker struct {
 	ready  chan struct{}
 	done   chan struct{}
 	status atomic.Pointer[corev1.PodStatus]
+	// dormant is set for a pod adopted from its record with no container
+	// running: nothing starts, and no sandbox is set up, until wakeCh
+	// (StartPod) asks (dormant.go).
+	dormant atomic.Bool
+	wakeCh  chan chan struct{}
 
 	attemptMu     sync.Mutex
 	attemptCancel context.CancelFunc
@@ -177,7 +182,7 @@ type worker struct {
 func newWorker(r *Runtime, uid types.UID, pod *corev1.Pod, sb *sandbox, labels map[string]string) *worker {
 	w := &worker{
 		rt: r, uid: uid, pod: pod, sandbox: sb,
-		stopCh: make(chan stopRequest), exits: make(chan taskExit), probeEvents: make(chan probeEvent),
+		stopCh: make(chan stopRequest), exits: make(chan taskExit), probeEvents: make(chan probeEvent), wakeCh: make(chan chan struct{}),
 		ready: make(chan struct{}), done: make(chan struct{}),
 		startTime: r.now(),
 	}
@@ -218,7 +223,7 @@ func (w *worker) run(ctx context.Context) {
 	defer cancelWatches()
 	if w.sandbox != nil {
 		w.loadLifetime()
-	} else {
+	} else if !w.dormant.Load() {
 		w.ensureSandbox() // loads the lifetime once it succeeds
 	}
 	if len(w.adopted) > 0 {
@@ -228,6 +233,7 @@ func (w *worker) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	first := true
+	var woken []chan struct{}
 	for {
 		w.sync(wctx)
 		w.publish()
@@ -235,6 +241,10 @@ func (w *worker) run(ctx context.Context) {
 			close(w.ready)
 			first = false
 		}
+		for _, reply := range woken {
+			close(reply)
+		}
+		woken = nil
 		timer.Stop()
 		var timerC <-chan time.Time
 		if at, ok := w.nextAttempt(); ok {
@@ -248,6 +258,9 @@ func (w *worker) run(ctx context.Context) {
 			w.onExit(wctx, ex)
 		case ev := <-w.probeEvents:
 			w.onProbe(wctx, ev)
+		case reply := <-w.wakeCh:
+			w.wake()
+			woken = append(woken, reply)
 		case req := <-w.stopCh:
 			err := w.stop(wctx, req.grace)
 			w.publish()
@@ -261,6 +274,9 @@ func (w *worker) run(ctx context.Context) {
 }
 
 func (w *worker) nextAttempt() (time.Time, bool) {
+	if w.dormant.Load() {
+		return time.Time{}, false
+	}
 	if w.pod != nil && w.sandbox == nil {
 		// Nothing starts before the sandbox: its retry is the next event.
 		return w.sandboxRetryAt, !w.stopping
@@ -340,7 +356,7 @@ func (w *worker) startable() int {
 }
 
 func (w *worker) sync(ctx context.Context) {
-	if w.pod == nil || w.stopping || !w.ensureSandbox() || w.enforceDeadline(ctx) {
+	if w.pod == nil || w.stopping || w.dormant.Load() || !w.ensureSandbox() || w.enforceDeadline(ctx) {
 		return
 	}
 	for {
