@@ -2,10 +2,13 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/staticlet/staticlet/host/runtime/fake"
 	"github.com/staticlet/staticlet/host/source"
 	"github.com/staticlet/staticlet/host/source/file"
+	"github.com/staticlet/staticlet/internal/testenv"
 )
 
 const removalDelay = 300 * time.Millisecond
@@ -24,34 +28,103 @@ func pod(name, image string) string {
 }
 
 type harness struct {
-	t   *testing.T
-	dir string
-	rt  *fake.Runtime
-	a   *agent.Agent
+	t     *testing.T
+	dir   string
+	rt    *fake.Runtime
+	a     *agent.Agent
+	feeds map[string]*feed
+}
+
+// feed records what a source delivered to the agent.
+type feed struct {
+	mu    sync.Mutex
+	last  source.Listing
+	count uint64
+}
+
+func (f *feed) latest() (source.Listing, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last, f.count
 }
 
 // start runs an agent with the real file watcher on a temp folder and the
 // fake runtime.
 func start(t *testing.T, rt *fake.Runtime, setup func(dir string)) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), rt: rt}
+	dir := t.TempDir()
 	if setup != nil {
-		setup(h.dir)
+		setup(dir)
 	}
+	return startConfigured(t, rt, dir, func(*agent.Config) {})
+}
+
+// startConfigured is start on a given folder, with a hook to adjust the
+// agent's Config (for more sources, add them to cfg.Sources: the harness
+// relays each one).
+func startConfigured(t *testing.T, rt *fake.Runtime, dir string, adjust func(*agent.Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: dir, rt: rt, feeds: map[string]*feed{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	files := source.NewMailbox()
-	w := &file.Watcher{Root: h.dir, Resync: time.Hour, Debounce: 20 * time.Millisecond}
-	h.a = agent.New(agent.Config{
+	w := &file.Watcher{Root: dir, Resync: time.Hour, Debounce: 20 * time.Millisecond}
+	cfg := agent.Config{
 		Runtime:  rt,
 		Pipeline: admission.New(admission.Options{NodeName: "node1"}),
 		Builder:  desired.NewBuilder(removalDelay),
 		Sources:  map[string]*source.Mailbox{source.NameFile: files},
-	})
+	}
+	adjust(&cfg)
+	// Each source delivers to the agent through a relay, so the test knows
+	// what the agent has been given.
+	produced := cfg.Sources
+	cfg.Sources = map[string]*source.Mailbox{}
+	for name := range produced {
+		cfg.Sources[name] = source.NewMailbox()
+		h.feeds[name] = &feed{}
+	}
+	h.a = agent.New(cfg)
+	for name, from := range produced {
+		go h.relay(ctx, name, h.feeds[name], from, cfg.Sources[name])
+	}
 	done := make(chan struct{}, 2)
 	go func() { w.Run(ctx, files); done <- struct{}{} }()
 	go func() { h.a.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 	return h
+}
+
+// relay passes each listing on to the agent and returns to the next one
+// only once the agent has taken it, so none is replaced unread and the
+// agent's count of listings matches the feed's.
+func (h *harness) relay(ctx context.Context, name string, f *feed, from, to *source.Mailbox) {
+	for {
+		l, err := from.Wait(ctx)
+		if err != nil {
+			return
+		}
+		f.mu.Lock()
+		f.last, f.count = l, f.count+1
+		want := f.count
+		f.mu.Unlock()
+		to.Put(l)
+		for ctx.Err() == nil {
+			st, err := h.a.Status(ctx)
+			if err == nil && sourceStatus(st, name).Listings >= want {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+func sourceStatus(st agent.Status, name string) agent.SourceStatus {
+	for _, s := range st.Sources {
+		if s.Name == name {
+			return s
+		}
+	}
+	return agent.SourceStatus{}
 }
 
 func (h *harness) write(name, content string) {
@@ -82,9 +155,71 @@ func (h *harness) waitRunning(keys ...string) []string {
 	return h.rt.Running()
 }
 
-// settle waits long enough for any pending reaction (debounce, removal
-// delay) to have happened.
-func (h *harness) settle() { time.Sleep(removalDelay + 200*time.Millisecond) }
+// waitDelivered waits until the file source delivered a listing for which
+// cond holds (an editor's intermediate state seen by a scan).
+func (h *harness) waitDelivered(what string, cond func(source.Listing) bool) {
+	h.t.Helper()
+	testenv.Eventually(h.t, 5*time.Second, func() error {
+		if l, _ := h.feeds[source.NameFile].latest(); !cond(l) {
+			return fmt.Errorf("the watcher has not delivered a listing where %s", what)
+		}
+		return nil
+	})
+}
+
+func has(l source.Listing, name string) bool {
+	for _, f := range l.Files {
+		if filepath.Base(f.Path) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// quiesce waits until the agent has done all it will do about the folder
+// as it is now: the watcher delivered the folder's content, the agent took
+// and admitted every listing of every source, and no start, stop, retry or
+// removal is pending. What the runtime was asked is then final, with no
+// sleep for a guessed while.
+func (h *harness) quiesce() {
+	h.t.Helper()
+	testenv.Eventually(h.t, 10*time.Second, func() error {
+		if l, _ := h.feeds[source.NameFile].latest(); !sameContent(l, file.NewScanner().Scan(h.dir)) {
+			return errors.New("the watcher has not delivered the folder's content yet")
+		}
+		st := h.status()
+		for name, f := range h.feeds {
+			_, count := f.latest()
+			if s := sourceStatus(st, name); s.Listings != count || s.Admitting != nil {
+				return fmt.Errorf("source %s: %+v, %d listings delivered", name, s, count)
+			}
+		}
+		for _, p := range st.Pods {
+			if p.Phase != "Active" && p.Phase != agent.PhaseWaiting {
+				return fmt.Errorf("pod %s is %s", p.Key, p.Phase)
+			}
+		}
+		for _, f := range st.Files {
+			if f.Removing {
+				return fmt.Errorf("%s is being removed", f.File)
+			}
+		}
+		return nil
+	})
+}
+
+// sameContent compares listings by their files' paths and digests.
+func sameContent(a, b source.Listing) bool {
+	digests := func(l source.Listing) string {
+		var out []string
+		for _, f := range l.Files {
+			out = append(out, f.Path+"="+f.Digest+"="+f.Ignored)
+		}
+		sort.Strings(out)
+		return strings.Join(out, ",")
+	}
+	return a.Complete == b.Complete && digests(a) == digests(b)
+}
 
 func (h *harness) calls(op string) int {
 	n := 0
@@ -122,7 +257,7 @@ func TestAddEditDelete(t *testing.T) {
 	h.write("web.yaml", pod("web", "busybox:1"))
 	first := h.waitRunning("default/web-node1")
 	h.write("web.yaml", pod("web", "busybox:2"))
-	h.settle()
+	h.quiesce()
 	second := h.waitRunning("default/web-node1")
 	if first[0] == second[0] {
 		t.Fatal("edit did not replace the pod")
@@ -146,10 +281,10 @@ func TestVimSaveSameContentKeepsPod(t *testing.T) {
 	h.write("4913", "")
 	os.Remove(h.path("4913"))
 	os.Rename(h.path("web.yaml"), h.path("web.yaml~"))
-	time.Sleep(40 * time.Millisecond) // a slow save: the scan sees the gap
+	h.waitDelivered("web.yaml is gone", func(l source.Listing) bool { return !has(l, "web.yaml") }) // a slow save
 	h.write("web.yaml", pod("web", "busybox:1"))
 	os.Remove(h.path("web.yaml~"))
-	h.settle()
+	h.quiesce()
 	h.waitRunning("default/web-node1")
 	if h.calls("start") != 1 || h.calls("stop") != 0 {
 		t.Fatalf("calls = %+v, want a single start", h.rt.Calls())
@@ -162,10 +297,10 @@ func TestVimSaveNewContentReplacesOnce(t *testing.T) {
 	h.waitRunning("default/web-node1")
 	h.write(".web.yaml.swp", "swap")
 	os.Rename(h.path("web.yaml"), h.path("web.yaml~"))
-	time.Sleep(40 * time.Millisecond) // a slow save: the scan sees the gap
+	h.waitDelivered("web.yaml is gone", func(l source.Listing) bool { return !has(l, "web.yaml") }) // a slow save
 	h.write("web.yaml", pod("web", "busybox:2"))
 	os.Remove(h.path("web.yaml~"))
-	h.settle()
+	h.quiesce()
 	h.waitRunning("default/web-node1")
 	if h.calls("start") != 2 || h.calls("stop") != 1 {
 		t.Fatalf("calls = %+v, want one replacement", h.rt.Calls())
@@ -179,9 +314,9 @@ func TestSedInPlace(t *testing.T) {
 	// GNU sed -i writes a temp file "sedXXXXXX" next to the file, then
 	// renames it over.
 	h.write("sedAb12Cd", pod("web", "busybox:2"))
-	time.Sleep(40 * time.Millisecond)
+	h.waitDelivered("sed's temp file is there", func(l source.Listing) bool { return has(l, "sedAb12Cd") })
 	os.Rename(h.path("sedAb12Cd"), h.path("web.yaml"))
-	h.settle()
+	h.quiesce()
 	h.waitRunning("default/web-node1")
 	if h.calls("start") != 2 || h.calls("stop") != 1 {
 		t.Fatalf("calls = %+v, want one replacement", h.rt.Calls())
@@ -195,12 +330,12 @@ func TestCopyOverAndPartialWrite(t *testing.T) {
 	// cp truncates then writes; a slow writer leaves a half file for a while.
 	full := pod("web", "busybox:2")
 	h.write("web.yaml", full[:len(full)/2])
-	time.Sleep(100 * time.Millisecond)
+	h.quiesce()
 	if h.calls("stop") != 0 {
 		t.Fatalf("a half-written manifest stopped the pod: %+v", h.rt.Calls())
 	}
 	h.write("web.yaml", full)
-	h.settle()
+	h.quiesce()
 	h.waitRunning("default/web-node1")
 	if h.calls("start") != 2 || h.calls("stop") != 1 {
 		t.Fatalf("calls = %+v, want exactly one replacement", h.rt.Calls())
@@ -210,7 +345,7 @@ func TestCopyOverAndPartialWrite(t *testing.T) {
 func TestAtomicRenameIn(t *testing.T) {
 	h := start(t, fake.New(), nil)
 	h.write(".web.yaml.tmp", pod("web", "busybox:1"))
-	time.Sleep(50 * time.Millisecond)
+	h.quiesce()
 	if h.calls("start") != 0 {
 		t.Fatal("a hidden temp file was started")
 	}
@@ -224,14 +359,14 @@ func TestInvalidAndBackKeepsPod(t *testing.T) {
 	h.write("web.yaml", good)
 	h.waitRunning("default/web-node1")
 	h.write("web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web\n")
-	h.settle()
+	h.quiesce()
 	h.waitRunning("default/web-node1")
 	st := h.fileStatus("web.yaml")
 	if st.Verdict != admission.Rejected || !st.Stale || !strings.Contains(fmt.Sprint(st.Reasons), "syntax error") {
 		t.Fatalf("file status = %+v, want rejected, stale, with the syntax error", st)
 	}
 	h.write("web.yaml", good)
-	h.settle()
+	h.quiesce()
 	if h.calls("start") != 1 || h.calls("stop") != 0 {
 		t.Fatalf("calls = %+v, want the pod untouched", h.rt.Calls())
 	}
@@ -245,14 +380,14 @@ func TestDuplicateNamesAndRename(t *testing.T) {
 	h.write("a.yaml", pod("web", "busybox:1"))
 	h.waitRunning("default/web-node1")
 	h.write("b.yaml", pod("web", "busybox:2"))
-	h.settle()
+	h.quiesce()
 	st := h.fileStatus("b.yaml")
 	if st.Verdict != admission.Rejected || !strings.Contains(fmt.Sprint(st.Reasons), "a.yaml") {
 		t.Fatalf("duplicate: %+v", st)
 	}
 	os.Remove(h.path("b.yaml"))
 	os.Rename(h.path("a.yaml"), h.path("renamed.yaml"))
-	h.settle()
+	h.quiesce()
 	h.waitRunning("default/web-node1")
 	if h.calls("start") != 1 || h.calls("stop") != 0 {
 		t.Fatalf("calls = %+v, want no restart on rename", h.rt.Calls())
@@ -278,7 +413,7 @@ func TestRestartAdoptsAndStopsOrphansAfterListing(t *testing.T) {
 
 	second := start(t, rt, func(d string) { os.WriteFile(filepath.Join(d, "web.yaml"), web, 0o644) })
 	second.waitRunning("default/web-node1")
-	second.settle()
+	second.quiesce()
 	starts := 0
 	for _, c := range rt.Calls() {
 		if c.Op == "start" {

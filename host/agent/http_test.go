@@ -2,9 +2,12 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	nethttp "net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,8 +18,8 @@ import (
 	"github.com/staticlet/staticlet/host/desired"
 	"github.com/staticlet/staticlet/host/runtime/fake"
 	"github.com/staticlet/staticlet/host/source"
-	"github.com/staticlet/staticlet/host/source/file"
 	staticurl "github.com/staticlet/staticlet/host/source/http"
+	"github.com/staticlet/staticlet/internal/testenv"
 )
 
 // TestURLSourceFlappingAndCollisions runs the file and URL sources together
@@ -36,23 +39,16 @@ func TestURLSourceFlappingAndCollisions(t *testing.T) {
 
 	rt := fake.New()
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(pod("web", "busybox:file")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	files, urls := source.NewMailbox(), source.NewMailbox()
-	a := agent.New(agent.Config{
-		Runtime:  rt,
-		Pipeline: admission.New(admission.Options{NodeName: "node1"}),
-		Builder:  desired.NewBuilder(removalDelay),
-		Sources:  map[string]*source.Mailbox{source.NameFile: files, source.NameHTTP: urls},
-	})
-	h := &harness{t: t, dir: dir, rt: rt, a: a}
-	h.write("web.yaml", pod("web", "busybox:file"))
-	w := &file.Watcher{Root: dir, Resync: time.Hour, Debounce: 20 * time.Millisecond}
 	u := &staticurl.Source{URL: srv.URL, Interval: 100 * time.Millisecond, Timeout: time.Second}
-	done := make(chan struct{}, 3)
-	go func() { w.Run(ctx, files); done <- struct{}{} }()
-	go func() { u.Run(ctx, urls); done <- struct{}{} }()
-	go func() { a.Run(ctx); done <- struct{}{} }()
-	defer func() { cancel(); <-done; <-done; <-done }()
+	urls := source.NewMailbox()
+	fetched := make(chan struct{})
+	go func() { u.Run(ctx, urls); close(fetched) }()
+	defer func() { cancel(); <-fetched }()
+	h := startConfigured(t, rt, dir, func(cfg *agent.Config) { cfg.Sources[source.NameHTTP] = urls })
 
 	h.waitRunning("default/from-url-node1", "default/web-node1")
 	// The file source came first by name order on first sight: it keeps
@@ -66,11 +62,27 @@ func TestURLSourceFlappingAndCollisions(t *testing.T) {
 	if urlWeb.Verdict != admission.Rejected || !strings.Contains(fmt.Sprint(urlWeb.Reasons), "web.yaml") {
 		t.Fatalf("URL duplicate: %+v", urlWeb)
 	}
-	// The server fails for a while: nothing stops.
+	// The server fails for a while (the agent takes two failed fetches):
+	// nothing stops.
+	urlFeed := h.feeds[source.NameHTTP]
+	_, before := urlFeed.latest()
 	failing.Store(true)
-	time.Sleep(500 * time.Millisecond)
+	var failed uint64
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if l, n := urlFeed.latest(); !l.Complete && n >= before+2 {
+			failed = n
+			return nil
+		}
+		return errors.New("the agent has not taken two failed fetches yet")
+	})
 	failing.Store(false)
-	h.settle()
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if l, n := urlFeed.latest(); !l.Complete || n <= failed {
+			return errors.New("the agent has not taken an answer since the server recovered")
+		}
+		return nil
+	})
+	h.quiesce()
 	h.waitRunning("default/from-url-node1", "default/web-node1")
 	if h.calls("stop") != 0 || h.calls("start") != 2 {
 		t.Fatalf("calls = %+v, want two starts and no stop while the URL failed", rt.Calls())

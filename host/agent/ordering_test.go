@@ -1,7 +1,7 @@
 package agent_test
 
 import (
-	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -9,14 +9,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/staticlet/staticlet/host/admission"
 	"github.com/staticlet/staticlet/host/agent"
-	"github.com/staticlet/staticlet/host/desired"
 	"github.com/staticlet/staticlet/host/mirror"
 	"github.com/staticlet/staticlet/host/mirror/mirrorpod"
 	"github.com/staticlet/staticlet/host/runtime/fake"
-	"github.com/staticlet/staticlet/host/source"
-	"github.com/staticlet/staticlet/host/source/file"
+	"github.com/staticlet/staticlet/internal/testenv"
 )
 
 // podAfter is pod(name, image) with a staticlet.dev/start-after annotation.
@@ -25,22 +22,21 @@ func podAfter(name, image, after string) string {
 		"  name: "+name+"\n  annotations:\n    staticlet.dev/start-after: \""+after+"\"\n", 1)
 }
 
-// waitPod polls the agent's status until the pod with key satisfies cond.
+// waitPod waits until the agent reports the pod with key satisfying cond.
 func (h *harness) waitPod(key string, cond func(agent.PodStatus) bool) agent.PodStatus {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	var last []agent.PodStatus
-	for time.Now().Before(deadline) {
-		last = h.status().Pods
-		for _, p := range last {
+	var found agent.PodStatus
+	testenv.Eventually(h.t, 5*time.Second, func() error {
+		pods := h.status().Pods
+		for _, p := range pods {
 			if p.Key == key && cond(p) {
-				return p
+				found = p
+				return nil
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	h.t.Fatalf("pod %s never reached the expected state; pods: %+v", key, last)
-	return agent.PodStatus{}
+		return fmt.Errorf("pod %s is not in the expected state; pods: %+v", key, pods)
+	})
+	return found
 }
 
 func isWaiting(p agent.PodStatus) bool { return p.Phase == agent.PhaseWaiting }
@@ -78,18 +74,13 @@ func TestStartAfterWaitsForReadiness(t *testing.T) {
 	}
 
 	// Ordering is for the start only: the dependency turning unready stops
-	// nothing.
+	// nothing (testdata/start_after.txt shows it step by step).
 	rt.SetReady("default/db-node1", false)
-	h.settle()
-	h.waitRunning("default/db-node1", "default/web-node1")
-	if h.calls("stop") != 0 {
-		t.Fatalf("calls = %+v, want no stop", h.rt.Calls())
-	}
 
 	// A changed version waits again, while the running one keeps running.
 	h.write("web.yaml", podAfter("web", "busybox:2", "db"))
 	h.waitPod("default/web-node1", isWaiting)
-	h.settle()
+	h.quiesce()
 	if h.calls("stop") != 0 || h.calls("start") != 2 {
 		t.Fatalf("calls = %+v, want the old web running while the new one waits", h.rt.Calls())
 	}
@@ -111,7 +102,7 @@ func TestStartAfterMissingDependencyThenAppears(t *testing.T) {
 	if !strings.Contains(web.Runtime.Message, `kube-system/db (no static pod with manifest name "db" in namespace "kube-system")`) {
 		t.Fatalf("message = %q", web.Runtime.Message)
 	}
-	h.settle()
+	h.quiesce()
 	if h.calls("start") != 0 {
 		t.Fatalf("calls = %+v, want nothing started", h.rt.Calls())
 	}
@@ -209,26 +200,4 @@ func TestStartAfterPollsARuntimeWithoutNotifier(t *testing.T) {
 	// The agent hears nothing from the runtime: its one-second poll while a
 	// pod waits finds the dependency Ready.
 	h.waitRunning("default/db-node1", "default/web-node1")
-}
-
-// startConfigured is start with a hook to adjust the agent's Config.
-func startConfigured(t *testing.T, rt *fake.Runtime, dir string, adjust func(*agent.Config)) *harness {
-	t.Helper()
-	h := &harness{t: t, dir: dir, rt: rt}
-	ctx, cancel := context.WithCancel(context.Background())
-	files := source.NewMailbox()
-	w := &file.Watcher{Root: dir, Resync: time.Hour, Debounce: 20 * time.Millisecond}
-	cfg := agent.Config{
-		Runtime:  rt,
-		Pipeline: admission.New(admission.Options{NodeName: "node1"}),
-		Builder:  desired.NewBuilder(removalDelay),
-		Sources:  map[string]*source.Mailbox{source.NameFile: files},
-	}
-	adjust(&cfg)
-	h.a = agent.New(cfg)
-	done := make(chan struct{}, 2)
-	go func() { w.Run(ctx, files); done <- struct{}{} }()
-	go func() { h.a.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done })
-	return h
 }

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -12,10 +13,8 @@ import (
 
 	"github.com/staticlet/staticlet/host/admission"
 	"github.com/staticlet/staticlet/host/agent"
-	"github.com/staticlet/staticlet/host/desired"
 	"github.com/staticlet/staticlet/host/runtime/fake"
-	"github.com/staticlet/staticlet/host/source"
-	"github.com/staticlet/staticlet/host/source/file"
+	"github.com/staticlet/staticlet/internal/testenv"
 )
 
 // imagePolicy denies one image; the denied image can change at run time,
@@ -70,22 +69,21 @@ func TestPolicyChangeFlagsButKeepsRunningPod(t *testing.T) {
 	policy := &imagePolicy{}
 	changed := make(chan struct{}, 1)
 	rt := fake.New()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	files := source.NewMailbox()
-	a := agent.New(agent.Config{
-		Runtime:       rt,
-		Pipeline:      admission.New(admission.Options{NodeName: "node1", Policy: policy}),
-		Builder:       desired.NewBuilder(removalDelay),
-		Sources:       map[string]*source.Mailbox{source.NameFile: files},
-		PolicyChanged: changed,
+	h := startConfigured(t, rt, t.TempDir(), func(cfg *agent.Config) {
+		cfg.Pipeline = admission.New(admission.Options{NodeName: "node1", Policy: policy})
+		cfg.PolicyChanged = changed
 	})
-	w := &file.Watcher{Root: dir, Resync: time.Hour, Debounce: 20 * time.Millisecond}
-	done := make(chan struct{}, 2)
-	go func() { w.Run(ctx, files); done <- struct{}{} }()
-	go func() { a.Run(ctx); done <- struct{}{} }()
-	defer func() { cancel(); <-done; <-done }()
-	h := &harness{t: t, dir: dir, rt: rt, a: a}
+	// policyChanged signals the change and waits for the loop to take it:
+	// its re-admission is then under way, and quiesce waits for it.
+	policyChanged := func() {
+		changed <- struct{}{}
+		testenv.Eventually(t, 5*time.Second, func() error {
+			if len(changed) > 0 {
+				return errors.New("the agent has not taken the policy change")
+			}
+			return nil
+		})
+	}
 
 	h.write("web.yaml", pod("web", "busybox:1"))
 	h.waitRunning("default/web-node1")
@@ -93,8 +91,8 @@ func TestPolicyChangeFlagsButKeepsRunningPod(t *testing.T) {
 	// The policy now forbids the running image: the pod keeps running,
 	// flagged.
 	policy.set("busybox:1")
-	changed <- struct{}{}
-	h.settle()
+	policyChanged()
+	h.quiesce()
 	st := h.fileStatus("web.yaml")
 	if st.Verdict != admission.Rejected || !st.Stale || !strings.Contains(st.Reasons[0].String(), "plugin allowed-registries") {
 		t.Fatalf("status after policy change = %+v", st)
@@ -106,15 +104,15 @@ func TestPolicyChangeFlagsButKeepsRunningPod(t *testing.T) {
 	// An edit to a forbidden image is gated: the old version keeps running.
 	h.write("web.yaml", pod("web", "busybox:1")+"  # touched\n")
 	policy.set("busybox:2")
-	changed <- struct{}{}
+	policyChanged()
 	h.write("web.yaml", pod("web", "busybox:2"))
-	h.settle()
+	h.quiesce()
 	if h.calls("stop") != 0 || h.calls("start") != 1 {
 		t.Fatalf("calls = %+v, want the running pod untouched", rt.Calls())
 	}
 	// An allowed edit goes through.
 	h.write("web.yaml", pod("web", "busybox:3"))
-	h.settle()
+	h.quiesce()
 	if h.calls("start") != 2 || h.calls("stop") != 1 {
 		t.Fatalf("calls = %+v, want one replacement", rt.Calls())
 	}
