@@ -119,3 +119,53 @@ func TestPluginTestRejectedSettingsCases(t *testing.T) {
 		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestCheckRefusesStolenPodNames is the issue's example: neither a mutate
+// that renames a pod to etcd nor a naming plugin that names it
+// etcd-worker-1 can take kube-system/etcd-worker-1 from the etcd manifest.
+func TestCheckRefusesStolenPodNames(t *testing.T) {
+	rb := ruleBreakerWasm(t)
+	dir := t.TempDir()
+	manifests := filepath.Join(dir, "manifests")
+	os.Mkdir(manifests, 0o755)
+	pod := func(name string) []byte {
+		return []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: kube-system}\nspec:\n  containers: [{name: c, image: busybox}]\n")
+	}
+	// File names sort before etcd.yaml, so the thieves are seen first.
+	os.WriteFile(filepath.Join(manifests, "a-renamed.yaml"), pod("renamed"), 0o644)
+	os.WriteFile(filepath.Join(manifests, "b-named.yaml"), pod("named"), 0o644)
+	os.WriteFile(filepath.Join(manifests, "etcd.yaml"), pod("etcd"), 0o644)
+	config := fmt.Sprintf(`apiVersion: staticlet.dev/v1alpha1
+kind: StaticletConfiguration
+stateDir: %s
+plugins:
+- name: rename
+  path: %s
+  settings: {behavior: rename}
+  match: {files: [a-renamed.yaml]}
+- name: name-etcd
+  path: %s
+  settings: {behavior: name-etcd}
+  match: {files: [b-named.yaml]}
+`, filepath.Join(dir, "state"), rb, rb)
+	configPath := filepath.Join(dir, "staticlet.yaml")
+	os.WriteFile(configPath, []byte(config), 0o644)
+	code, out, errOut := runCLI(t, "check", "--config", configPath, "--node-name", "worker-1", "-o", "json", manifests)
+	var res checkOutput
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, out, errOut)
+	}
+	got := map[string]checkEntry{}
+	for _, m := range res.Manifests {
+		got[filepath.Base(m.File)] = m
+	}
+	if e := got["etcd.yaml"]; e.Verdict != "accepted" || e.Name != "etcd-worker-1" {
+		t.Errorf("etcd.yaml: %+v", e)
+	}
+	if e := got["a-renamed.yaml"]; e.Verdict != "rejected" || !strings.Contains(strings.Join(e.Reasons, "\n"), `forbidden mutation: metadata.name: changed from "renamed" to "etcd"`) {
+		t.Errorf("a-renamed.yaml: %+v", e)
+	}
+	if e := got["b-named.yaml"]; e.Verdict != "rejected" || !strings.Contains(strings.Join(e.Reasons, "\n"), "a naming plugin named this pod kube-system/etcd-worker-1") {
+		t.Errorf("b-named.yaml: %+v", e)
+	}
+}

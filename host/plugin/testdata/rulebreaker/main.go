@@ -1,8 +1,8 @@
 // Command rulebreaker is a test plugin that speaks the ABI by hand and
 // breaks the host's rules on purpose: it renames and moves pods in mutate,
-// writes control characters into every text it returns, floods denials and
-// warnings, returns a 4 MB error, rejects settings, loops, and echoes what
-// it was sent. What it does is chosen by the "behavior" setting, else by
+// names any pod etcd-worker-1, writes control characters into every text it
+// returns, floods denials and warnings, returns a 4 MB error, rejects
+// settings, loops, and echoes what it was sent. What it does is chosen by the "behavior" setting, else by
 // the manifest file's base name ("/m/loop.yaml" behaves as "loop").
 package main
 
@@ -132,6 +132,10 @@ func handle(ptr uint32) uint64 {
 			meta["labels"] = map[string]any{"tier": "exempt"}
 		}
 		return respondJSON(map[string]any{"manifest": r.Manifest})
+	case "name-etcd":
+		if r.Operation == "name" {
+			return respond([]byte(`{"name":"etcd-worker-1"}`))
+		}
 	case "echo":
 		return echo(r, meta)
 	}
