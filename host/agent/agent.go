@@ -225,7 +225,7 @@ func (l *loop) execute(act Action, took time.Duration) {
 		for _, f := range act.Fields {
 			args = append(args, f.Key, f.Value)
 		}
-		l.log.Log(act.Level, act.Message, args...)
+		l.log.Log(hclog.LevelFromString(string(act.Level)), act.Message, args...)
 	case StateChanged:
 		if l.cfg.ObserveReconcile != nil {
 			l.cfg.ObserveReconcile(took)

@@ -442,7 +442,7 @@ func (tr *transcript) step(ev agent.Event) []string {
 				out = append(out, "timer "+tr.at(act.At))
 			}
 		case agent.Log:
-			line := "log " + act.Level.String() + ": " + act.Message
+			line := "log " + string(act.Level) + ": " + act.Message
 			for _, f := range act.Fields {
 				v := f.Value
 				if v == "" || strings.Contains(v, " ") && !strings.HasPrefix(v, "[") {

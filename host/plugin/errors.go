@@ -14,6 +14,8 @@ var (
 	ErrMissingExport    = errors.New("missing required export")
 	ErrNoOperation      = errors.New("plugin offers no operation")
 	ErrSettingsRejected = errors.New("settings rejected by the plugin")
+	ErrModuleTooLarge   = errors.New("plugin module too large")
+	ErrCompileBudget    = errors.New("plugin compilation over budget")
 
 	// Call-time failures: failurePolicy decides what they mean for the
 	// manifest.

@@ -74,6 +74,7 @@ func (l *logLimiter) allow(now time.Time) (ok bool, dropped int) {
 // calling guest's own memory within the bounds it was given.
 func instantiateHostModule(ctx context.Context, rt wazero.Runtime, logger hclog.Logger, limiter *logLimiter) error {
 	logFn := func(ctx context.Context, mod api.Module, level, ptr, size uint32) {
+		trapIfInterrupted(ctx)
 		ok, dropped := limiter.allow(time.Now())
 		if !ok {
 			return
@@ -98,6 +99,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime, logger hclog.
 	}
 	fact := func(pick func(*nodeFacts) []byte) func(context.Context, api.Module, uint32, uint32) uint32 {
 		return func(ctx context.Context, mod api.Module, ptr, capacity uint32) uint32 {
+			trapIfInterrupted(ctx)
 			facts, _ := ctx.Value(nodeKey{}).(*nodeFacts)
 			if facts == nil {
 				facts = &nodeFacts{labels: []byte("{}")}

@@ -60,8 +60,13 @@ func Inspect(ctx context.Context, module []byte) (ModuleInfo, error) {
 			info.Metadata = &m
 		}
 	}
+	if len(module) > DefaultMaxModuleBytes {
+		info.Problems = append(info.Problems, fmt.Sprintf("%d bytes, more than the default maxModuleBytes (%d)", len(module), DefaultMaxModuleBytes))
+	}
+	// The loader's verdict on validity: the uploaded module, validated
+	// before any rewrite (validateUploaded).
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().
-		WithCloseOnContextDone(true).WithMemoryLimitPages(DefaultMemoryLimit/wasmPageSize))
+		WithMemoryLimitPages(DefaultMemoryLimit/wasmPageSize))
 	defer rt.Close(ctx)
 	cm, err := rt.CompileModule(ctx, module)
 	if err != nil {
@@ -85,8 +90,10 @@ func Inspect(ctx context.Context, module []byte) (ModuleInfo, error) {
 		}
 	}
 	exports := cm.ExportedFunctions()
-	offered, version, err := probe(ctx, rt, cm)
-	if err != nil {
+	offered, version := uint32(1<<32-1), uint64(0)
+	if instrumented, err := instrument(module); err != nil {
+		info.Problems = append(info.Problems, "cannot be bounded by a deadline: "+err.Error())
+	} else if offered, version, err = probe(ctx, instrumented); err != nil {
 		info.Problems = append(info.Problems, err.Error())
 	}
 	info.ABIVersion = int(version)
@@ -126,41 +133,41 @@ func signature(def api.FunctionDefinition) string {
 	return fmt.Sprintf("(%s) -> (%s)", names(def.ParamTypes()), names(def.ResultTypes()))
 }
 
-// probe instantiates the module and asks for its ABI version and offered
-// operations.
-func probe(ctx context.Context, rt wazero.Runtime, cm wazero.CompiledModule) (ops uint32, version uint64, err error) {
+// probe instantiates the instrumented module as the loader does (start
+// function and _initialize under the deadline) in wazero's interpreter, and
+// asks for its ABI version and offered operations, each call sandboxed as
+// a plugin call is (DefaultMemoryLimit, 2 s).
+func probe(ctx context.Context, instrumented []byte) (ops uint32, version uint64, err error) {
 	ops = 1<<32 - 1
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	p := &loaded{timeout: 2 * time.Second, memoryLimit: DefaultMemoryLimit, interruptible: true, logger: hclog.NewNullLogger()}
+	p.runtime = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().
+		WithMemoryLimitPages(DefaultMemoryLimit/wasmPageSize))
+	defer p.runtime.Close(ctx)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.runtime); err != nil {
 		return ops, 0, fmt.Errorf("instantiate WASI: %w", err)
 	}
-	if err := instantiateHostModule(ctx, rt, hclog.NewNullLogger(), newLogLimiter(1, 1, 1)); err != nil {
+	if err := instantiateHostModule(ctx, p.runtime, p.logger, newLogLimiter(1, 1, 1)); err != nil {
 		return ops, 0, fmt.Errorf("instantiate host functions: %w", err)
 	}
-	mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if p.compiled, err = p.runtime.CompileModule(ctx, instrumented); err != nil {
+		return ops, 0, fmt.Errorf("compile: %w", err)
+	}
+	inst, err := p.newInstance(ctx)
 	if err != nil {
 		return ops, 0, fmt.Errorf("cannot instantiate: %w", err)
 	}
-	defer mod.Close(ctx)
-	if init := mod.ExportedFunction(exportInitialize); init != nil {
-		if _, err := init.Call(ctx); err != nil {
-			return ops, 0, fmt.Errorf("%s: %w", exportInitialize, err)
-		}
-	}
-	if fn := mod.ExportedFunction(exportABIVersion); fn != nil {
-		res, err := fn.Call(ctx)
-		if err != nil || len(res) != 1 {
+	defer inst.close(ctx)
+	if inst.mod.ExportedFunction(exportABIVersion) != nil {
+		if version, err = inst.callScalar(ctx, p, exportABIVersion); err != nil {
 			return ops, 0, fmt.Errorf("%s failed: %w", exportABIVersion, err)
 		}
-		version = res[0]
 	}
-	if fn := mod.ExportedFunction(exportOperations); fn != nil {
-		res, err := fn.Call(ctx)
-		if err != nil || len(res) != 1 {
+	if inst.mod.ExportedFunction(exportOperations) != nil {
+		bits, err := inst.callScalar(ctx, p, exportOperations)
+		if err != nil {
 			return ops, version, fmt.Errorf("%s failed: %w", exportOperations, err)
 		}
-		ops = uint32(res[0])
+		ops = uint32(bits)
 	}
 	return ops, version, nil
 }

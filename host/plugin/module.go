@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -68,13 +69,20 @@ type moduleInfo struct {
 	metadata *Metadata
 }
 
-func readModule(spec Spec, baseDir string) (moduleInfo, error) {
+func readModule(spec Spec, baseDir string, maxBytes int64) (moduleInfo, error) {
 	path := spec.Path
 	if !filepath.IsAbs(path) && baseDir != "" {
 		path = filepath.Join(baseDir, path)
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
+		return moduleInfo{}, fmt.Errorf("%w: %w", ErrReadModule, err)
+	}
+	defer f.Close()
+	data, err := readCapped(f, maxBytes)
+	if errors.Is(err, ErrModuleTooLarge) {
+		return moduleInfo{}, fmt.Errorf("%w: %s is larger than %d bytes (maxModuleBytes)", ErrModuleTooLarge, path, maxBytes)
+	} else if err != nil {
 		return moduleInfo{}, fmt.Errorf("%w: %w", ErrReadModule, err)
 	}
 	sum := sha256.Sum256(data)
@@ -97,7 +105,21 @@ func (o *Options) maxInstances() int {
 	if o.MaxInstancesPerPlugin > 0 {
 		return o.MaxInstancesPerPlugin
 	}
-	return 2
+	return 1
+}
+
+func (o *Options) budget() loadBudget {
+	b := loadBudget{maxModuleBytes: o.MaxModuleBytes, timeout: o.CompileTimeout, memoryBytes: o.CompileMemoryBytes}
+	if b.maxModuleBytes <= 0 {
+		b.maxModuleBytes = DefaultMaxModuleBytes
+	}
+	if b.timeout <= 0 {
+		b.timeout = DefaultCompileTimeout
+	}
+	if b.memoryBytes <= 0 {
+		b.memoryBytes = DefaultCompileMemoryBytes
+	}
+	return b
 }
 
 // loadPlugin compiles and checks one module: required exports, ABI version,
@@ -118,24 +140,27 @@ func loadPlugin(ctx context.Context, spec Spec, index int, info moduleInfo, opts
 		slots:       make(chan struct{}, opts.maxInstances()),
 		ops:         map[Operation]bool{},
 	}
-	code := info.bytes
 	p.noTimeouts = opts.noTimeouts
-	if !opts.DisableInterruptInstrumentation && !opts.noTimeouts {
-		if instrumented, ierr := instrumentCached(info, opts.CacheDir); ierr == nil {
-			code, p.interruptible = instrumented, true
-		} else if errors.Is(ierr, ErrInvalidModule) {
-			return nil, ierr
-		} else {
-			p.logger.Debug("cannot instrument module, falling back to WithCloseOnContextDone", "reason", ierr)
-		}
+	// Every module is instrumented (wasmbin.go): the injected checks are
+	// what bounds a call by its deadline. Only benchmarks turn them off.
+	p.interruptible = !opts.DisableInterruptInstrumentation && !opts.noTimeouts
+	if pages, err := minMemoryPages(info.bytes); err != nil {
+		return nil, err
+	} else if need := int64(pages) * wasmPageSize; need > p.memoryLimit {
+		return nil, fmt.Errorf("%w: memoryLimit %d bytes is below the module's minimum memory of %d bytes (%d pages)",
+			ErrInvalidSpec, p.memoryLimit, need, pages)
+	}
+	code, err := prepareModule(ctx, info, opts.CacheDir, opts.Interpreter, !p.interruptible, opts.budget())
+	if err != nil {
+		return nil, err
 	}
 	cfg := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(uint32(p.memoryLimit / wasmPageSize)).
-		WithCloseOnContextDone(!p.interruptible && !p.noTimeouts)
+		WithCloseOnContextDone(opts.DisableInterruptInstrumentation && !p.noTimeouts)
 	if opts.Interpreter {
 		cfg = wazero.NewRuntimeConfigInterpreter().
 			WithMemoryLimitPages(uint32(p.memoryLimit / wasmPageSize)).
-			WithCloseOnContextDone(!p.interruptible && !p.noTimeouts)
+			WithCloseOnContextDone(opts.DisableInterruptInstrumentation && !p.noTimeouts)
 	}
 	if cache != nil {
 		cfg = cfg.WithCompilationCache(cache)
@@ -152,12 +177,6 @@ func loadPlugin(ctx context.Context, spec Spec, index int, info moduleInfo, opts
 	limiter := newLogLimiter(opts.logPerSecond(), opts.logBurst(), opts.logMessageBytes())
 	if err := instantiateHostModule(ctx, p.runtime, p.logger, limiter); err != nil {
 		return nil, fmt.Errorf("instantiate host functions: %w", err)
-	}
-	if pages, err := minMemoryPages(info.bytes); err != nil {
-		return nil, err
-	} else if need := int64(pages) * wasmPageSize; need > p.memoryLimit {
-		return nil, fmt.Errorf("%w: memoryLimit %d bytes is below the module's minimum memory of %d bytes (%d pages)",
-			ErrInvalidSpec, p.memoryLimit, need, pages)
 	}
 	p.compiled, err = p.runtime.CompileModule(ctx, code)
 	if err != nil {
@@ -222,41 +241,30 @@ func loadPlugin(ctx context.Context, spec Spec, index int, info moduleInfo, opts
 	return p, nil
 }
 
-// instrumentVersion names the rewrite in cache file names; bump it when
-// instrument's output changes.
-const instrumentVersion = "interrupt-v2"
-
-// instrumentCached keeps rewritten modules next to wazero's compiled code,
-// so a restart skips the rewrite (tens of milliseconds for a Go guest). The
-// folder is the agent's own (mode 0700), like the native code it holds.
-func instrumentCached(info moduleInfo, cacheDir string) ([]byte, error) {
-	if cacheDir == "" {
-		return instrument(info.bytes)
-	}
-	path := filepath.Join(cacheDir, instrumentVersion+"-"+info.digest+".wasm")
-	if data, err := os.ReadFile(path); err == nil {
-		return data, nil
-	}
-	out, err := instrument(info.bytes)
-	if err != nil {
-		return nil, err
-	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if os.WriteFile(tmp, out, 0o600) == nil {
-		_ = os.Rename(tmp, path)
-	}
-	return out, nil
-}
-
+// newInstance instantiates the module and runs its start function and
+// _initialize, each under the call timeout. Instantiation itself runs no
+// guest code: instrument turned a start section into an export, and
+// WithStartFunctions() keeps wazero from calling _initialize unguarded.
 func (p *loaded) newInstance(ctx context.Context) (*instance, error) {
 	out := &outputBuffer{max: 2048}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions(). // _initialize runs below, under the call timeout
+		WithStartFunctions().
 		WithStdout(out).
 		WithStderr(out)
-	mod, err := p.runtime.InstantiateModule(ctx, p.compiled, cfg)
+	instantiateCtx := experimental.WithMemoryAllocator(ctx, guestMemory{})
+	if !p.interruptible && !p.noTimeouts {
+		// Uninstrumented (benchmarks only): a start section runs inside
+		// InstantiateModule, where only wazero's own check can stop it.
+		var cancel context.CancelFunc
+		instantiateCtx, cancel = context.WithTimeout(instantiateCtx, p.timeout)
+		defer cancel()
+	}
+	mod, err := p.runtime.InstantiateModule(instantiateCtx, p.compiled, cfg)
 	if err != nil {
+		if !p.interruptible && errors.Is(instantiateCtx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("start function: %w after %s", ErrTimeout, p.timeout)
+		}
 		return nil, fmt.Errorf("%w: instantiate: %w", ErrInvalidModule, err)
 	}
 	inst := &instance{mod: mod, alloc: mod.ExportedFunction(exportAlloc), ops: map[Operation]api.Function{}, output: out}
@@ -273,10 +281,17 @@ func (p *loaded) newInstance(ctx context.Context) (*instance, error) {
 		}
 		inst.interrupt = g
 	}
-	if init := mod.ExportedFunction(exportInitialize); init != nil {
-		if _, err := inst.guard(ctx, p, func(callCtx context.Context) ([]uint64, error) { return init.Call(callCtx) }); err != nil {
+	for _, name := range []string{startExport, exportInitialize} {
+		fn := mod.ExportedFunction(name)
+		if fn == nil {
+			continue
+		}
+		if _, err := inst.guard(ctx, p, func(callCtx context.Context) ([]uint64, error) { return fn.Call(callCtx) }); err != nil {
 			inst.close(ctx)
-			return nil, fmt.Errorf("%s: %w", exportInitialize, err)
+			if name == startExport {
+				name = "start function"
+			}
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return inst, nil
@@ -298,12 +313,13 @@ func (inst *instance) guard(ctx context.Context, p *loaded, fn func(context.Cont
 	}
 	callCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	var interrupted atomic.Bool
+	interrupted := new(atomic.Bool)
 	guestCtx := callCtx
 	if p.interruptible {
 		// The runtime does not watch the context; a timer flips the
-		// module's interrupt global instead.
-		guestCtx = context.WithoutCancel(callCtx)
+		// module's interrupt global instead, and host functions see the
+		// flag and trap at once (a guest in a host call is not in a loop).
+		guestCtx = withInterrupt(context.WithoutCancel(callCtx), interrupted)
 		stop := context.AfterFunc(callCtx, func() {
 			interrupted.Store(true)
 			inst.interrupt.Set(1)

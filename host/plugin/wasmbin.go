@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // This file reads and rewrites the WebAssembly binary format just enough to
@@ -20,12 +21,18 @@ const (
 	sectionMemory = 5
 	sectionGlobal = 6
 	sectionExport = 7
+	sectionStart  = 8
 	sectionCode   = 10
 )
 
 // interruptExport is the name under which instrument exports the global the
 // host sets to stop a running call.
 const interruptExport = "staticlet.interrupt"
+
+// startExport is the name under which instrument exports the module's start
+// function, after removing its start section: the host calls it under the
+// call deadline, where instantiation would run it with no deadline at all.
+const startExport = "staticlet.start"
 
 // interruptCheckInterval is how many loop iterations run between two checks
 // of the interrupt flag: each check is a trip into Go (about 100 ns), and
@@ -89,7 +96,9 @@ func customSection(module []byte, name string) ([]byte, bool) {
 }
 
 // instrument returns module with two globals added, an exported interrupt
-// flag and an internal fuel counter, and this at the top of every loop:
+// flag and an internal fuel counter, and this check at the top of every loop
+// body and at the entry of every function that contains a call (unless its
+// body starts with a loop, whose check then runs first anyway):
 //
 //	fuel -= 1
 //	if fuel == 0 {
@@ -99,18 +108,28 @@ func customSection(module []byte, name string) ([]byte, bool) {
 //	}
 //
 // Setting the interrupt global from another goroutine makes the running
-// call trap within interruptCheckInterval loop iterations. This is epoch
-// interruption as in Wasmtime; it costs a decrement and a branch per
-// iteration, where wazero's WithCloseOnContextDone leaves compiled code for
-// a call into Go on every iteration (docs/RATIONALE.md has the
-// measurements). The periodic trip into Go matters: compiled Wasm code
-// cannot be preempted, so without it a guest looping forever would also
-// block the Go runtime's stop-the-world phases, including the one that lets
-// the timer goroutine run. memory.grow(0) is the cheapest instruction that
-// leaves native code in wazero's compiler, and it needs no new import (a new
-// import would renumber every function). Function calls need no check:
-// without a loop, a call chain either recurses (and overflows the stack) or
-// ends.
+// call trap within interruptCheckInterval checks. This is epoch interruption
+// as in Wasmtime; it costs a decrement and a branch per check. Loops and
+// calls are the only ways a guest can run longer than its code is long: code
+// without loops or calls is straight-line, and an endless or exponential
+// call chain enters some function that contains a call again and again, so
+// checking those entries bounds recursion (a leaf function needs no check).
+// wazero's own WithCloseOnContextDone checks loop headers only, and calls
+// into Go at each (docs/RATIONALE.md has the measurements). The periodic
+// trip into Go matters: compiled Wasm code cannot be preempted, so without
+// it a guest running forever would also block the Go runtime's
+// stop-the-world phases, including the one that lets the timer goroutine
+// run. memory.grow(0) is the cheapest instruction that leaves native code in
+// wazero's compiler, and it needs no new import (a new import would renumber
+// every function).
+//
+// A start section is removed and its function exported as startExport, so
+// that the host runs it under the call deadline after instantiation, as the
+// start function would have run (nothing can call the instance in between).
+//
+// The rewrite only adds state the guest cannot name: instrument refuses a
+// function that reads or writes a global index outside the module's own
+// globals, which the uploaded module's validation refuses too.
 func instrument(module []byte) ([]byte, error) {
 	sections, err := splitSections(module)
 	if err != nil {
@@ -118,7 +137,7 @@ func instrument(module []byte) ([]byte, error) {
 	}
 	importedGlobals, localGlobals := uint32(0), uint32(0)
 	hasMemory := false
-	globalAt, exportAt, codeAt := -1, -1, -1
+	globalAt, exportAt, startAt, codeAt := -1, -1, -1, -1
 	for i, s := range sections {
 		switch s.id {
 		case sectionImport:
@@ -137,6 +156,8 @@ func instrument(module []byte) ([]byte, error) {
 			}
 		case sectionExport:
 			exportAt = i
+		case sectionStart:
+			startAt = i
 		case sectionCode:
 			codeAt = i
 		}
@@ -145,7 +166,7 @@ func instrument(module []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no exports or no code", ErrInvalidModule)
 	}
 	if !hasMemory {
-		return nil, fmt.Errorf("%w: the module has no memory to grow", errUnsupportedOpcode)
+		return nil, fmt.Errorf("%w: the module has no memory", ErrInvalidModule)
 	}
 	index := importedGlobals + localGlobals // the interrupt flag; index+1 is the fuel
 	code, err := instrumentCode(sections[codeAt].body, index, index+1)
@@ -153,6 +174,26 @@ func instrument(module []byte) ([]byte, error) {
 		return nil, err
 	}
 	sections[codeAt].body = code
+
+	var startEntry []byte
+	if startAt >= 0 {
+		r := reader{b: sections[startAt].body}
+		fn, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		startEntry = binary.AppendUvarint(nil, uint64(len(startExport)))
+		startEntry = append(startEntry, startExport...)
+		startEntry = append(startEntry, 0x00) // func
+		startEntry = binary.AppendUvarint(startEntry, uint64(fn))
+		sections = append(sections[:startAt], sections[startAt+1:]...)
+		if globalAt > startAt {
+			globalAt--
+		}
+		if exportAt > startAt {
+			exportAt--
+		}
+	}
 
 	flag := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} // mut i32 = i32.const 0
 	fuel := append(append([]byte{0x7f, 0x01, 0x41}, sleb32(interruptCheckInterval)...), 0x0b)
@@ -176,6 +217,9 @@ func instrument(module []byte) ([]byte, error) {
 	entry = append(entry, 0x03) // global
 	entry = binary.AppendUvarint(entry, uint64(index))
 	sections[exportAt].body = appendToVector(sections[exportAt].body, exports, entry)
+	if startEntry != nil {
+		sections[exportAt].body = appendToVector(sections[exportAt].body, exports+1, startEntry)
+	}
 	return joinSections(sections), nil
 }
 
@@ -258,7 +302,7 @@ func instrumentCode(body []byte, flag, fuel uint32) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		fn, err = instrumentFunction(fn[:0], src, check)
+		fn, err = instrumentFunction(fn[:0], src, check, flag)
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
@@ -269,11 +313,14 @@ func instrumentCode(body []byte, flag, fuel uint32) ([]byte, error) {
 }
 
 // instrumentFunction copies one function body, inserting check after the
-// block type of every loop instruction. It must decode every immediate to
-// tell opcodes from operand bytes; an opcode it does not know (SIMD,
-// threads, exceptions) makes it give up, and the caller falls back to
-// wazero's own termination checks.
-func instrumentFunction(out, src, check []byte) ([]byte, error) {
+// block type of every loop instruction and, when the function contains a
+// call and does not start with a loop, at its entry. It must decode every
+// immediate to tell opcodes from operand bytes; an opcode it does not know
+// (threads, exception handling) makes the module unloadable, since a module
+// without the checks could run past its deadline. globals is the number of
+// globals the uploaded module has: an index at or above it would name the
+// state instrument adds.
+func instrumentFunction(out, src, check []byte, globals uint32) ([]byte, error) {
 	r := reader{b: src}
 	locals, err := r.u32()
 	if err != nil {
@@ -287,6 +334,11 @@ func instrumentFunction(out, src, check []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
+	out = append(out, src[:r.i]...)
+	entryAt := len(out)
+	r.start = r.i
+	startsWithLoop := r.i < len(r.b) && r.b[r.i] == 0x03
+	calls := false
 	for r.i < len(r.b) {
 		op := r.b[r.i]
 		r.i++
@@ -301,8 +353,16 @@ func instrumentFunction(out, src, check []byte) ([]byte, error) {
 			continue
 		case op == 0x02 || op == 0x04: // block, if: blocktype
 			_, err = r.s64()
-		case op == 0x0c || op == 0x0d || op == 0x10 || op == 0x12 || // br, br_if, call, return_call
-			(op >= 0x20 && op <= 0x26) || op == 0xd2: // local/global/table get/set, ref.func
+		case op == 0x10 || op == 0x12: // call, return_call
+			calls = true
+			_, err = r.u32()
+		case op == 0x23 || op == 0x24: // global.get, global.set
+			var index uint32
+			if index, err = r.u32(); err == nil && index >= globals {
+				return nil, fmt.Errorf("%w: global index %d out of range (the module has %d globals)", ErrInvalidModule, index, globals)
+			}
+		case op == 0x0c || op == 0x0d || // br, br_if
+			(op >= 0x20 && op <= 0x22) || op == 0x25 || op == 0x26 || op == 0xd2: // local get/set/tee, table get/set, ref.func
 			_, err = r.u32()
 		case op == 0x0e: // br_table
 			var n uint32
@@ -314,6 +374,7 @@ func instrumentFunction(out, src, check []byte) ([]byte, error) {
 				}
 			}
 		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+			calls = true
 			if _, err = r.u32(); err == nil {
 				_, err = r.u32()
 			}
@@ -323,9 +384,7 @@ func instrumentFunction(out, src, check []byte) ([]byte, error) {
 				_, err = r.bytes(int(n))
 			}
 		case op >= 0x28 && op <= 0x3e: // loads and stores: memarg
-			if _, err = r.u32(); err == nil {
-				_, err = r.u32()
-			}
+			err = r.memarg()
 		case op == 0x3f || op == 0x40: // memory.size, memory.grow
 			_, err = r.u32()
 		case op == 0x41:
@@ -340,6 +399,8 @@ func instrumentFunction(out, src, check []byte) ([]byte, error) {
 			_, err = r.byte()
 		case op == 0xfc:
 			err = r.prefixedFC()
+		case op == 0xfd:
+			err = r.prefixedSIMD()
 		case op <= 0x01 || op == 0x05 || op == 0x0b || op == 0x0f || op == 0x1a || op == 0x1b ||
 			(op >= 0x45 && op <= 0xc4) || op == 0xd1:
 			// no immediates
@@ -350,7 +411,11 @@ func instrumentFunction(out, src, check []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return append(out, src[r.start:]...), nil
+	out = append(out, src[r.start:]...)
+	if calls && !startsWithLoop {
+		out = slices.Insert(out, entryAt, check...)
+	}
+	return out, nil
 }
 
 // reader decodes the binary format; start marks how far a rewriting caller
@@ -429,6 +494,40 @@ func (r *reader) limits() error {
 	}
 	if flag&1 != 0 {
 		_, err = r.u32()
+	}
+	return err
+}
+
+func (r *reader) memarg() error {
+	if _, err := r.u32(); err != nil {
+		return err
+	}
+	_, err := r.u32()
+	return err
+}
+
+// prefixedSIMD skips the immediates of a 0xfd (fixed-width SIMD)
+// instruction.
+func (r *reader) prefixedSIMD() error {
+	sub, err := r.u32()
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub <= 11 || sub == 92 || sub == 93: // loads and stores: memarg
+		return r.memarg()
+	case sub == 12 || sub == 13: // v128.const, i8x16.shuffle: 16 bytes
+		_, err = r.bytes(16)
+	case sub >= 21 && sub <= 34: // extract_lane, replace_lane: lane index
+		_, err = r.byte()
+	case sub >= 84 && sub <= 91: // load_lane, store_lane: memarg, lane index
+		if err = r.memarg(); err == nil {
+			_, err = r.byte()
+		}
+	case sub <= 275:
+		// no immediates
+	default:
+		return fmt.Errorf("%w 0xfd %d", errUnsupportedOpcode, sub)
 	}
 	return err
 }
