@@ -19,11 +19,11 @@ build:
 test: test-deps mirror-deps fmt-check vet check-pure unit sdk-test plugins-test fuzz
 
 ## test-deps: Debian packages the tests build with (C plugins need clang and
-## wasi-libc); containerd, runc and busybox-static are installed by
+## wasi-libc; the hostile plugin suite assembles .wat with wabt); containerd, runc and busybox-static are installed by
 ## hack/containerd/containerd.sh when the tests start it. The CNI tests use
 ## Debian's containernetworking-plugins (bridge, host-local, portmap) and
 ## iptables (portmap's; Debian's nft backend works), and ip from iproute2.
-TEST_DEBS := clang lld wasi-libc libclang-rt-14-dev-wasm32 containernetworking-plugins iptables iproute2
+TEST_DEBS := clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt containernetworking-plugins iptables iproute2
 test-deps:
 	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -95,7 +95,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime, logger hclog.
 		if dropped > 0 {
 			args = append(args, "dropped_before", dropped)
 		}
-		logger.Log(hclogLevel(level), sanitizeText(string(msg), 0), args...) // size is already capped
+		logger.Log(hclogLevel(level), SanitizeText(string(msg), 0), args...) // size is already capped
 	}
 	fact := func(pick func(*nodeFacts) []byte) func(context.Context, api.Module, uint32, uint32) uint32 {
 		return func(ctx context.Context, mod api.Module, ptr, capacity uint32) uint32 {

@@ -65,20 +65,11 @@ func BuildGo(t testing.TB, pkgDir string, withMetadata bool) string {
 	if err != nil {
 		t.Fatalf("plugintest: hash sources of %s: %v", pkgDir, err)
 	}
-	mu.Lock()
+	out, built := cachedOutput(t, key, filepath.Base(pkgDir))
+	if built {
+		return out
+	}
 	defer mu.Unlock()
-	if out, ok := builds[key]; ok {
-		return out
-	}
-	outDir := filepath.Join(os.TempDir(), "staticlet-test-wasm")
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(outDir, filepath.Base(pkgDir)+"-"+key[:16]+".wasm")
-	if _, err := os.Stat(out); err == nil {
-		builds[key] = out
-		return out
-	}
 	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
 	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", tmp, "./"+pkgDir)
 	cmd.Dir = root
@@ -111,6 +102,29 @@ func BuildGo(t testing.TB, pkgDir string, withMetadata bool) string {
 	}
 	builds[key] = out
 	return out
+}
+
+// cachedOutput returns the cached build output for key and true, or, with
+// mu held for the caller to release, the path to build it to and false.
+func cachedOutput(t testing.TB, key, name string) (string, bool) {
+	t.Helper()
+	mu.Lock()
+	if out, ok := builds[key]; ok {
+		mu.Unlock()
+		return out, true
+	}
+	outDir := filepath.Join(os.TempDir(), "staticlet-test-wasm")
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		mu.Unlock()
+		t.Fatal(err)
+	}
+	out := filepath.Join(outDir, name+"-"+key[:16]+".wasm")
+	if _, err := os.Stat(out); err == nil {
+		builds[key] = out
+		mu.Unlock()
+		return out, true
+	}
+	return out, false
 }
 
 // sourceKey hashes every file under pkgDir and the SDK, the module files and

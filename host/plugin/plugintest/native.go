@@ -51,27 +51,19 @@ func buildTool(t testing.TB, tool, src string, deps []string, args func(out stri
 		h.Write(data)
 	}
 	key := hex.EncodeToString(h.Sum(nil))
-	mu.Lock()
-	defer mu.Unlock()
-	if out, ok := builds[key]; ok {
+	out, built := cachedOutput(t, key, strings.TrimSuffix(filepath.Base(src), filepath.Ext(src)))
+	if built {
 		return out
 	}
-	outDir := filepath.Join(os.TempDir(), "staticlet-test-wasm")
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		t.Fatal(err)
+	defer mu.Unlock()
+	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
+	cmd := exec.Command(tool, args(tmp)...)
+	cmd.Dir = root
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("plugintest: %s %s: %v\n%s", tool, src, err, output)
 	}
-	name := strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
-	out := filepath.Join(outDir, name+"-"+key[:16]+".wasm")
-	if _, err := os.Stat(out); err != nil {
-		tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
-		cmd := exec.Command(tool, args(tmp)...)
-		cmd.Dir = root
-		if output, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("plugintest: %s %s: %v\n%s", tool, src, err, output)
-		}
-		if err := os.Rename(tmp, out); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Rename(tmp, out); err != nil {
+		t.Fatal(err)
 	}
 	builds[key] = out
 	return out
