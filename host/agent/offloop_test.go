@@ -27,6 +27,8 @@ type hangingPolicy struct {
 	validateOnly
 	hang    atomic.Bool
 	version atomic.Int64
+	// cancelled counts the hanging calls that ended by their context.
+	cancelled atomic.Int64
 	// entered receives a signal each time a hanging Validate begins.
 	entered chan struct{}
 }
@@ -42,6 +44,7 @@ func (p *hangingPolicy) Validate(ctx context.Context, in admission.PolicyInput) 
 	default:
 	}
 	<-ctx.Done()
+	p.cancelled.Add(1)
 	return admission.PolicyOutcome{}, fmt.Errorf("validate: %w", ctx.Err())
 }
 
@@ -132,9 +135,21 @@ func TestLoopNeverWaitsOnAPlugin(t *testing.T) {
 	changed <- struct{}{}
 	files.Put(listingOf(map[string]string{"a.yaml": pod("a", "busybox:1"), "b.yaml": pod("b", "busybox:1")}))
 	<-policy.entered
+
+	// A newer listing supersedes the admission in progress: its plugin call
+	// is cancelled and the newer listing's admission begins.
+	three := map[string]string{"a.yaml": pod("a", "busybox:1"), "b.yaml": pod("b", "busybox:1"), "c.yaml": pod("c", "busybox:1")}
+	files.Put(listingOf(three))
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if policy.cancelled.Load() == 0 {
+			return errors.New("the superseded plugin call was not cancelled")
+		}
+		return nil
+	})
+	<-policy.entered
 	st := quickStatus(t, a)
-	if len(st.Sources) != 1 || st.Sources[0].Admitting == nil {
-		t.Fatalf("sources = %+v, want the file source admitting", st.Sources)
+	if len(st.Sources) != 1 || st.Sources[0].Admitting == nil || st.Sources[0].Admitting.Files != 3 {
+		t.Fatalf("sources = %+v, want the file source admitting the newest listing's 3 files", st.Sources)
 	}
 
 	// The held start completes while the plugin hangs: the loop applies it.
@@ -148,15 +163,20 @@ func TestLoopNeverWaitsOnAPlugin(t *testing.T) {
 	if phase := podPhase(quickStatus(t, a), "default/b-node1"); phase != "absent" {
 		t.Fatalf("b is %s before its admission ended", phase)
 	}
+	if len(quickStatus(t, a).Files) != 1 {
+		t.Fatal("files were reported before their admission ended")
+	}
 
 	// A good policy replaces the runaway one: the hanging call is cancelled,
-	// every file is admitted again, and b starts.
+	// every file is admitted again, and b and c start.
 	policy.swap(false)
 	changed <- struct{}{}
 	testenv.Eventually(t, 5*time.Second, func() error {
 		st := quickStatus(t, a)
-		if phase := podPhase(st, "default/b-node1"); phase != "Active" {
-			return fmt.Errorf("b is %s, want Active; files %+v", phase, st.Files)
+		for _, key := range []string{"default/b-node1", "default/c-node1"} {
+			if phase := podPhase(st, key); phase != "Active" {
+				return fmt.Errorf("%s is %s, want Active; files %+v", key, phase, st.Files)
+			}
 		}
 		if st.Sources[0].Admitting != nil {
 			return errors.New("still admitting")
@@ -170,6 +190,9 @@ func TestLoopNeverWaitsOnAPlugin(t *testing.T) {
 	}
 
 	// Cancelled in the middle of a plugin call, Run returns at once.
+	for len(policy.entered) > 0 {
+		<-policy.entered // signals of the calls cancelled above
+	}
 	policy.swap(true)
 	changed <- struct{}{}
 	<-policy.entered
@@ -186,7 +209,7 @@ func TestLoopNeverWaitsOnAPlugin(t *testing.T) {
 	if took := time.Since(start); took > 500*time.Millisecond {
 		t.Errorf("Run took %s to return after its cancel", took)
 	}
-	if got := strings.Join(rt.Running(), ","); !strings.Contains(got, "default/a-node1") || !strings.Contains(got, "default/b-node1") {
-		t.Fatalf("running = %s, want a and b left running", got)
+	if got := strings.Join(rt.Running(), ","); !strings.Contains(got, "default/a-node1") || !strings.Contains(got, "default/c-node1") {
+		t.Fatalf("running = %s, want a, b and c left running", got)
 	}
 }
