@@ -106,23 +106,30 @@ func fetchStatus(t testing.TB, socket string) func() statusapi.Status {
 	}
 }
 
+// binarySetup builds the binary and gives runtime options on a fresh
+// namespace; every pod left there is stopped when the test ends.
+func binarySetup(t *testing.T) (string, env, containerd.Options) {
+	t.Helper()
+	bin := buildStaticlet(t)
+	e := newEnv(t)
+	opts := e.options(t)
+	t.Cleanup(func() {
+		if rt, err := containerd.New(opts); err == nil {
+			stopAll(t, rt)
+		}
+	})
+	return bin, e, opts
+}
+
 // TestAgentKilledAndRestarted runs the staticlet binary, kills it with
 // SIGKILL while its pod runs and while another starts, and starts it again:
 // the running container is adopted (same container, no restart, no
 // duplicate), the interrupted start completes, and the new agent manages
 // both (a removal stops the pod).
 func TestAgentKilledAndRestarted(t *testing.T) {
-	bin := buildStaticlet(t)
-	e := newEnv(t)
-	opts := e.options(t)
+	bin, e, opts := binarySetup(t)
 	manifests := t.TempDir()
 	socket := filepath.Join(t.TempDir(), "status.sock")
-	t.Cleanup(func() {
-		rt, err := containerd.New(opts)
-		if err == nil {
-			stopAll(t, rt)
-		}
-	})
 
 	writeManifest(t, manifests, "web.yaml", manifest("web", e.image, "echo up; "+longRunning, "Always", 1))
 	first := startAgentProcess(t, bin, opts, manifests, socket)
