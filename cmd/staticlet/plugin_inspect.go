@@ -49,21 +49,24 @@ func newPluginInspectCommand() *cobra.Command {
 	return cmd
 }
 
+// printInspect shows what the module declares, which its author chose
+// byte by byte: every such string is escaped and capped.
 func printInspect(w io.Writer, path string, info plugin.ModuleInfo) {
+	text := func(s string) string { return plugin.SanitizeText(s, plugin.MaxTextBytes) }
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "file\t%s\n", path)
 	fmt.Fprintf(tw, "size\t%d bytes\n", info.Size)
 	fmt.Fprintf(tw, "sha256\t%s\n", info.SHA256)
 	if m := info.Metadata; m != nil {
-		fmt.Fprintf(tw, "name\t%s\n", m.Name)
-		fmt.Fprintf(tw, "version\t%s\n", m.Version)
-		fmt.Fprintf(tw, "description\t%s\n", m.Description)
+		fmt.Fprintf(tw, "name\t%s\n", text(m.Name))
+		fmt.Fprintf(tw, "version\t%s\n", text(m.Version))
+		fmt.Fprintf(tw, "description\t%s\n", text(m.Description))
 		fmt.Fprintf(tw, "abi version (metadata)\t%d\n", m.ABIVersion)
 		if len(m.Operations) > 0 {
-			fmt.Fprintf(tw, "declared operations\t%s\n", strings.Join(m.Operations, ", "))
+			fmt.Fprintf(tw, "declared operations\t%s\n", text(strings.Join(m.Operations, ", ")))
 		}
 	} else if info.MetadataError != "" {
-		fmt.Fprintf(tw, "metadata\tunreadable: %s\n", info.MetadataError)
+		fmt.Fprintf(tw, "metadata\tunreadable: %s\n", text(info.MetadataError))
 	} else {
 		fmt.Fprintf(tw, "metadata\tnone (no %s section)\n", plugin.MetadataSection)
 	}
@@ -90,13 +93,13 @@ func printInspect(w io.Writer, path string, info plugin.ModuleInfo) {
 	}
 	fmt.Fprintln(w, "exports:")
 	for _, e := range info.Exports {
-		fmt.Fprintf(w, "  %s %s\n", e.Name, e.Signature)
+		fmt.Fprintf(w, "  %s %s\n", text(e.Name), e.Signature)
 	}
 	fmt.Fprintln(w, "imports:")
 	for _, i := range info.Imports {
-		fmt.Fprintf(w, "  %s.%s %s\n", i.Module, i.Name, i.Signature)
+		fmt.Fprintf(w, "  %s.%s %s\n", text(i.Module), text(i.Name), i.Signature)
 	}
 	for _, p := range info.Problems {
-		fmt.Fprintf(w, "problem: %s\n", p)
+		fmt.Fprintf(w, "problem: %s\n", text(p))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/staticlet/staticlet/host/plugin"
 	"github.com/staticlet/staticlet/host/plugin/plugintest"
 )
 
@@ -167,5 +168,21 @@ plugins:
 	}
 	if e := got["b-named.yaml"]; e.Verdict != "rejected" || !strings.Contains(strings.Join(e.Reasons, "\n"), "a naming plugin named this pod kube-system/etcd-worker-1") {
 		t.Errorf("b-named.yaml: %+v", e)
+	}
+}
+
+// TestInspectEscapesWhatTheModuleDeclares: metadata and export names are
+// the module author's bytes; inspect prints them escaped, one line each.
+func TestInspectEscapesWhatTheModuleDeclares(t *testing.T) {
+	var out bytes.Buffer
+	printInspect(&out, "x.wasm", plugin.ModuleInfo{
+		Metadata: &plugin.Metadata{Name: "x\nname: forged", Description: "\x1b[2Jcleared"},
+		Exports:  []plugin.FunctionInfo{{Name: "staticlet_validate\nimports:", Signature: "(i32, i32) -> i64"}},
+		Problems: []string{"bad\rexport"},
+	})
+	s := out.String()
+	if strings.ContainsAny(s, "\x1b\r") || strings.Contains(s, "\nname: forged") || strings.Count(s, "\nimports:") != 1 ||
+		!strings.Contains(s, `x\nname: forged`) || !strings.Contains(s, `problem: bad\rexport`) {
+		t.Fatalf("%q", s)
 	}
 }

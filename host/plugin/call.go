@@ -57,7 +57,7 @@ func pluginWarnings(plugin string, texts []string) []Warning {
 	kept := texts[:min(len(texts), MaxWarningsPerCall)]
 	out := make([]Warning, 0, len(kept)+1)
 	for _, w := range kept {
-		out = append(out, Warning{Plugin: plugin, Message: sanitizeText(w, MaxTextBytes)})
+		out = append(out, Warning{Plugin: plugin, Message: SanitizeText(w, MaxTextBytes)})
 	}
 	if more := len(texts) - len(kept); more > 0 {
 		out = append(out, Warning{Plugin: plugin, Message: fmt.Sprintf("(%d more warnings)", more)})

@@ -110,7 +110,7 @@ func checkMutation(old, mutated []byte) (Patch, []byte, error) {
 	var changed []string
 	for _, f := range immutableFields {
 		if a, b := before.field(f), after.field(f); a != b {
-			changed = append(changed, fmt.Sprintf("%s: changed from %q to %q", f, sanitizeText(a, MaxTextBytes), sanitizeText(b, MaxTextBytes)))
+			changed = append(changed, fmt.Sprintf("%s: changed from %q to %q", f, SanitizeText(a, MaxTextBytes), SanitizeText(b, MaxTextBytes)))
 		}
 	}
 	if len(changed) > 0 {
@@ -118,7 +118,7 @@ func checkMutation(old, mutated []byte) (Patch, []byte, error) {
 	}
 	if after.APIVersion != "v1" || after.Kind != "Pod" {
 		return nil, nil, fmt.Errorf("%w: mutated manifest is a %s %s, not a v1 Pod", ErrBadResponse,
-			sanitizeText(after.APIVersion, MaxTextBytes), sanitizeText(after.Kind, MaxTextBytes))
+			SanitizeText(after.APIVersion, MaxTextBytes), SanitizeText(after.Kind, MaxTextBytes))
 	}
 	patch, err := Diff(old, compact.Bytes())
 	if err != nil {

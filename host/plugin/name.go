@@ -38,7 +38,7 @@ func (c *Chain) Name(ctx context.Context, req Request) (NameResult, error) {
 			continue
 		}
 		if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-			c.record(p, OpName, fmt.Errorf("%w: name %q is not a DNS subdomain: %s", ErrBadResponse, sanitizeText(name, MaxTextBytes), strings.Join(msgs, "; ")), &res.Report)
+			c.record(p, OpName, fmt.Errorf("%w: name %q is not a DNS subdomain: %s", ErrBadResponse, SanitizeText(name, MaxTextBytes), strings.Join(msgs, "; ")), &res.Report)
 			continue
 		}
 		switch p.spec.EffectiveMode() {

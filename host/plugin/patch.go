@@ -33,7 +33,7 @@ func (p Patch) String() string {
 // quotes the plugin's strings (JSON escapes their control characters), so
 // it is capped like any plugin text, at MaxErrorBytes.
 func (p Patch) Summary() string {
-	return sanitizeText(p.String(), MaxErrorBytes)
+	return SanitizeText(p.String(), MaxErrorBytes)
 }
 
 // Diff returns the JSON patch that turns from into to: objects are compared

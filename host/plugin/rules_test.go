@@ -44,15 +44,15 @@ func TestSanitizeText(t *testing.T) {
 		{"bad \xff\xfe utf8", `bad \xff\xfe utf8`},
 		{`back\slash \n`, `back\\slash \\n`},
 	} {
-		if got := sanitizeText(tt.in, 0); got != tt.want {
-			t.Errorf("sanitizeText(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := SanitizeText(tt.in, 0); got != tt.want {
+			t.Errorf("SanitizeText(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
-	if got := sanitizeText(strings.Repeat("x", 5000), 1000); got != strings.Repeat("x", 1000)+"…(4000 more bytes)" {
+	if got := SanitizeText(strings.Repeat("x", 5000), 1000); got != strings.Repeat("x", 1000)+"…(4000 more bytes)" {
 		t.Errorf("cap: %q", got)
 	}
 	// The cap does not split a rune: "é" is two bytes.
-	if got := sanitizeText("aé", 2); got != "a…(2 more bytes)" {
+	if got := SanitizeText("aé", 2); got != "a…(2 more bytes)" {
 		t.Errorf("cap inside a rune: %q", got)
 	}
 	err := sanitizeError(fmt.Errorf("%w: line\nforged", ErrPluginReported), 100)

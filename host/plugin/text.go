@@ -25,14 +25,16 @@ const (
 	MaxWarningsPerCall = 100
 )
 
-// sanitizeText makes plugin-provided text safe to print on one line: C0
+// SanitizeText makes plugin-provided text safe to print on one line; the
+// host applies it to everything a plugin says, and the CLI to what a module
+// declares (metadata, export names) when it shows them. C0
 // and C1 control characters (newline, carriage return, ESC and so the
 // start of every ANSI sequence), DEL and the Unicode line and paragraph
 // separators are escaped Go-style (\n, \x1b, \u2028), and so is a
 // backslash, so an escape cannot be forged; bytes that are not valid UTF-8
 // are escaped as \xNN; other text is kept. At most maxBytes bytes of s are
 // read (0 means no cap); the rest is counted in a "…(N more bytes)" note.
-func sanitizeText(s string, maxBytes int) string {
+func SanitizeText(s string, maxBytes int) string {
 	rest := 0
 	if maxBytes > 0 && len(s) > maxBytes {
 		cut := maxBytes
@@ -112,7 +114,7 @@ func (e *sanitizedError) Error() string { return e.msg }
 func (e *sanitizedError) Unwrap() error { return e.cause }
 
 // sanitizeError wraps err so that its message is safe to print; nil stays
-// nil. maxBytes caps the message as in sanitizeText.
+// nil. maxBytes caps the message as in SanitizeText.
 func sanitizeError(err error, maxBytes int) error {
 	if err == nil {
 		return nil
@@ -120,5 +122,5 @@ func sanitizeError(err error, maxBytes int) error {
 	if s, ok := err.(*sanitizedError); ok {
 		return s
 	}
-	return &sanitizedError{msg: sanitizeText(err.Error(), maxBytes), cause: err}
+	return &sanitizedError{msg: SanitizeText(err.Error(), maxBytes), cause: err}
 }

@@ -63,7 +63,7 @@ func pluginDenials(plugin string, mode Mode, denials []wireDenial) []Denial {
 	out := make([]Denial, 0, len(kept)+1)
 	for _, d := range kept {
 		out = append(out, Denial{Plugin: plugin, Mode: mode,
-			Code: sanitizeText(d.Code, MaxTextBytes), Message: sanitizeText(d.Message, MaxTextBytes), Field: sanitizeText(d.Field, MaxTextBytes)})
+			Code: SanitizeText(d.Code, MaxTextBytes), Message: SanitizeText(d.Message, MaxTextBytes), Field: SanitizeText(d.Field, MaxTextBytes)})
 	}
 	if more := len(denials) - len(kept); more > 0 {
 		out = append(out, Denial{Plugin: plugin, Mode: mode, Code: "TooManyDenials", Message: fmt.Sprintf("(%d more denials)", more)})
