@@ -47,7 +47,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the tr
 //	policy deny=<image>         the policy changes to deny an image
 //	done start|stop <uid> [err=...]              an op finishes
 //	list-pods [err=...]         the runtime lists its pods, each input line
-//	  <uid> <namespace/name>    a pod it holds
+//	  <uid> <namespace/name> [dormant]   a pod it holds (dormant: known from
+//	                            its records alone, no container running)
 //	ready <uid>...              the pods the runtime reports Ready
 //	status                      the core's status
 //
@@ -260,15 +261,15 @@ func (tr *transcript) run(line string, input []string) ([]string, error) {
 		}
 		for _, in := range input {
 			f := strings.Fields(in)
-			if len(f) != 2 {
-				return nil, fmt.Errorf("list-pods: want <uid> <namespace/name>, got %q", in)
+			if len(f) < 2 || len(f) > 3 || len(f) == 3 && f[2] != "dormant" {
+				return nil, fmt.Errorf("list-pods: want <uid> <namespace/name> [dormant], got %q", in)
 			}
 			uid, err := tr.uid(f[0]) // a version admitted before, or a stranger
 			if err != nil {
 				uid = types.UID(f[0])
 				tr.aliases[uid] = f[0]
 			}
-			ev.Pods = append(ev.Pods, agent.RuntimePod{UID: uid, Key: f[1], GracePeriod: 30 * time.Second})
+			ev.Pods = append(ev.Pods, agent.RuntimePod{UID: uid, Key: f[1], GracePeriod: 30 * time.Second, Dormant: len(f) == 3})
 		}
 		return tr.step(ev), nil
 	case "ready":
