@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,10 @@ import (
 	"github.com/staticlet/staticlet/host/plugin"
 	"github.com/staticlet/staticlet/host/source"
 )
+
+// ErrNotAnOperation: RunOperation was asked for something other than
+// mutate, name or validate.
+var ErrNotAnOperation = errors.New("not a chain operation")
 
 // OperationResult is one operation of a chain run on a manifest file the
 // way the agent runs it.
@@ -54,7 +59,7 @@ func RunOperation(ctx context.Context, chain *plugin.Chain, op plugin.Operation,
 	switch op {
 	case plugin.OpMutate, plugin.OpName, plugin.OpValidate:
 	default:
-		return OperationResult{}, fmt.Errorf("run operation: %q is not mutate, name or validate", op)
+		return OperationResult{}, fmt.Errorf("run operation: %w: %q is not mutate, name or validate", ErrNotAnOperation, op)
 	}
 	probe := &probe{adapter: New(Static{C: chain}, node), op: op, res: OperationResult{Operation: op}}
 	pipeline := admission.New(admission.Options{NodeName: node.Name, Policy: probe})
