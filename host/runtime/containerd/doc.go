@@ -5,7 +5,11 @@
 // It owns, per pod, a worker goroutine (worker.go) that holds that pod's
 // state: its containers, their restart counts and crash-loop back-off, and
 // the status it publishes. Task exits reach the worker through containerd's
-// task Wait, never by polling. A pod is made of:
+// task Wait, never by polling. The worker's jobs are one file each, as
+// containerd's CRI server keeps one operation a file: the loop and its
+// state (worker.go), images (image.go), a container's start
+// (container_start.go), its exit and restart policy (container_exit.go),
+// adoption (adopt.go) and the pod's stop (terminate.go). A pod is made of:
 //
 //   - a pod folder under StateDir/pods/<uid> with the pod's record
 //     (pod.json, the manifest it runs), its /etc/hosts, /etc/resolv.conf and
