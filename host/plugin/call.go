@@ -20,26 +20,10 @@ func (p *loaded) request(op Operation, req Request, manifest []byte) wireRequest
 }
 
 // run calls one plugin, recording a failure into rep according to its mode
-// and failure policy. ok is false when the call failed. A quarantined
-// plugin is not called: the call fails at once with ErrQuarantined.
+// and failure policy. ok is false when the call failed.
 func (c *Chain) run(ctx context.Context, p *loaded, op Operation, req Request, manifest []byte, rep *Report) (wireResponse, bool) {
 	start := time.Now()
-	q := c.quarantines[p.spec.Name]
-	var resp wireResponse
-	err := q.admit(c.now())
-	if err == nil {
-		resp, err = p.call(withNode(ctx, req.Node), op, p.request(op, req, manifest))
-		timedOut := errors.Is(err, ErrTimeout)
-		if ctx.Err() == nil || timedOut {
-			// A call abandoned by its caller says nothing of the plugin.
-			if entered, until := q.record(c.now(), timedOut); entered {
-				c.logger.Error("plugin quarantined after repeated timeouts", "plugin", p.spec.Name, "until", until, "error", sanitizeError(err, MaxErrorBytes))
-				if c.onQuarantine != nil {
-					c.onQuarantine(p.spec.Name, until, sanitizeError(err, MaxErrorBytes))
-				}
-			}
-		}
-	}
+	resp, err := c.callUnlessQuarantined(ctx, p, op, req, manifest)
 	if c.observe != nil {
 		c.observe(p.spec.Name, op, callOutcome(resp, err), time.Since(start))
 	}
@@ -49,6 +33,28 @@ func (c *Chain) run(ctx context.Context, p *loaded, op Operation, req Request, m
 	}
 	c.record(p, op, err, rep)
 	return resp, false
+}
+
+// callUnlessQuarantined calls the plugin, or fails at once with
+// ErrQuarantined while it is quarantined, and keeps its timeout record.
+func (c *Chain) callUnlessQuarantined(ctx context.Context, p *loaded, op Operation, req Request, manifest []byte) (wireResponse, error) {
+	q := c.quarantines[p.spec.Name]
+	if err := q.admit(c.now()); err != nil {
+		return wireResponse{}, err
+	}
+	resp, err := p.call(withNode(ctx, req.Node), op, p.request(op, req, manifest))
+	timedOut := errors.Is(err, ErrTimeout)
+	if ctx.Err() != nil && !timedOut {
+		return resp, err // abandoned by the caller: says nothing of the plugin
+	}
+	if entered, until := q.record(c.now(), timedOut); entered {
+		cause := sanitizeError(err, MaxErrorBytes)
+		c.logger.Error("plugin quarantined after repeated timeouts", "plugin", p.spec.Name, "until", until, "error", cause)
+		if c.onQuarantine != nil {
+			c.onQuarantine(p.spec.Name, until, cause)
+		}
+	}
+	return resp, err
 }
 
 // pluginWarnings turns a response's warnings into the report's, sanitised
