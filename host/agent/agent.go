@@ -45,8 +45,9 @@ type Config struct {
 	// ObserveReconcile, when set, receives the duration of each core step
 	// that reconciled (metrics). It must return at once.
 	ObserveReconcile func(time.Duration)
-	// OnState, when set, is called on the loop's goroutine with the agent's state after every change
-	// (mirror pods use it). It must return at once: it holds up the loop.
+	// OnState, when set, is called on the loop's goroutine with the agent's state after every change,
+	// and when the runtime signals a pod's status changed (StatusNotifier); mirror pods use it. It must
+	// return at once: it holds up the loop.
 	OnState func(StateSnapshot)
 }
 
@@ -136,7 +137,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-l.timer.C:
 			l.step(TimerFired{})
 		case <-statusChanged:
+			// The runtime's view of a pod changed: observers of the state
+			// (mirror pods) hear of it now, not at the next decision.
 			l.refreshReadiness()
+			l.publishState()
 		case reply := <-a.statusCh:
 			reply <- l.status()
 		}
@@ -230,9 +234,14 @@ func (l *loop) execute(act Action, took time.Duration) {
 		if l.cfg.ObserveReconcile != nil {
 			l.cfg.ObserveReconcile(took)
 		}
-		if l.cfg.OnState != nil {
-			l.cfg.OnState(StateSnapshot{Desired: l.core.Snapshot(), Status: l.status()})
-		}
+		l.publishState()
+	}
+}
+
+// publishState hands the state to Config.OnState.
+func (l *loop) publishState() {
+	if l.cfg.OnState != nil {
+		l.cfg.OnState(StateSnapshot{Desired: l.core.Snapshot(), Status: l.status()})
 	}
 }
 
