@@ -35,6 +35,25 @@ func buildBinaries(t *testing.T) string {
 	return filepath.Join(dir, "staticlet")
 }
 
+// startAgent starts the built binary with args, its stderr captured, and
+// kills it at the end of the test if it is still running.
+func startAgent(t *testing.T, bin string, args ...string) (*exec.Cmd, *testenv.SyncBuffer) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr testenv.SyncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd, &stderr
+}
+
 func freeAddress(t *testing.T) string { return freeAddressAny(t) }
 
 func freeAddressAny(t testing.TB) string {
@@ -128,21 +147,7 @@ source: {removalDelay: 0s}
 `, manifests, address, ns, socket, filepath.Join(dir, "state"), filepath.Join(dir, "pods"), metricsAddr, level)), 0o644)
 	}
 	writeConfig("info")
-	start := func() (*exec.Cmd, *testenv.SyncBuffer) {
-		cmd := exec.Command(bin, "run", "--config", configPath)
-		var stderr testenv.SyncBuffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		})
-		return cmd, &stderr
-	}
+	start := func() (*exec.Cmd, *testenv.SyncBuffer) { return startAgent(t, bin, "run", "--config", configPath) }
 	base := "http://" + metricsAddr
 
 	agent1, log1 := start()

@@ -19,7 +19,8 @@ import (
 // otherwise, e.g. `check` run by a normal user, compiled code stays in
 // memory.
 func pluginOptions(s config.Settings, log hclog.Logger) plugin.Options {
-	opts := plugin.Options{BaseDir: s.PluginBaseDir, Logger: log.Named("plugin")}
+	opts := plugin.Options{BaseDir: s.PluginBaseDir, Logger: log.Named("plugin"),
+		MaxModuleBytes: s.PluginMaxModuleBytes, CompileTimeout: s.PluginCompileTimeout, CompileMemoryBytes: s.PluginCompileMemoryBytes}
 	if s.PluginCacheDir != "" && os.MkdirAll(s.PluginCacheDir, 0o700) == nil {
 		opts.CacheDir = s.PluginCacheDir
 	}

@@ -76,12 +76,16 @@ var reloadRules = map[string]reloadRule{
 	// file's, fixed for the process.
 	"PluginBaseDir":  restartOnly("plugin base folder (the --config file's)"),
 	"PluginCacheDir": restartOnly("pluginCacheDir"),
-	"RegisterNode":   restartOnly("registerNode"),
-	"NodeLabels":     restartOnly("nodeLabels"),
-	"NodeIP":         restartOnly("nodeIP"),
-	"CNIConfDir":     restartOnly("network.cniConfDir"),
-	"CNIBinDirs":     restartOnly("network.cniBinDirs"),
-	"CNICacheDir":    restartOnly("network.cniCacheDir"),
+	// The plugin manager loads every chain with the limits it started with.
+	"PluginMaxModuleBytes":     restartOnly("pluginLoading.maxModuleSize"),
+	"PluginCompileTimeout":     restartOnly("pluginLoading.compileTimeout"),
+	"PluginCompileMemoryBytes": restartOnly("pluginLoading.compileMemory"),
+	"RegisterNode":             restartOnly("registerNode"),
+	"NodeLabels":               restartOnly("nodeLabels"),
+	"NodeIP":                   restartOnly("nodeIP"),
+	"CNIConfDir":               restartOnly("network.cniConfDir"),
+	"CNIBinDirs":               restartOnly("network.cniBinDirs"),
+	"CNICacheDir":              restartOnly("network.cniCacheDir"),
 }
 
 // applyReload compares the running settings with the reloaded ones field by

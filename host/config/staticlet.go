@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
@@ -74,6 +75,8 @@ type StaticletConfiguration struct {
 	// PluginCacheDir keeps compiled plugin code across restarts (mode 0700);
 	// default <stateDir>/plugin-cache.
 	PluginCacheDir string `json:"pluginCacheDir,omitempty"`
+	// PluginLoading bounds what loading one plugin may cost the node.
+	PluginLoading PluginLoadingConfig `json:"pluginLoading,omitempty"`
 	// RegisterNode makes staticlet create and maintain the Node object and its Lease (it needs
 	// kubeconfig); otherwise it waits for another agent to register the node.
 	RegisterNode bool `json:"registerNode,omitempty"`
@@ -94,6 +97,18 @@ type StaticletConfiguration struct {
 	// baseDir is the folder of the file this came from: relative plugin
 	// paths are resolved against it.
 	baseDir string
+}
+
+// PluginLoadingConfig bounds loading a plugin module: its size, and the
+// time and memory of the child process that validates and compiles it
+// (docs/plugin-abi.md, "Limits and failures").
+type PluginLoadingConfig struct {
+	// MaxModuleSize refuses bigger .wasm files (default 32Mi).
+	MaxModuleSize *resource.Quantity `json:"maxModuleSize,omitempty"`
+	// CompileTimeout bounds validating and compiling one module (default 60s).
+	CompileTimeout *metav1.Duration `json:"compileTimeout,omitempty"`
+	// CompileMemory bounds the compiler process's resident memory (default 1Gi).
+	CompileMemory *resource.Quantity `json:"compileMemory,omitempty"`
 }
 
 // ContainerdConfig says where the container runtime is.
@@ -217,9 +232,14 @@ type Settings struct {
 	// folder).
 	PluginBaseDir  string
 	PluginCacheDir string
-	RegisterNode   bool
-	NodeLabels     map[string]string
-	NodeIP         string
+	// PluginMaxModuleBytes, PluginCompileTimeout and
+	// PluginCompileMemoryBytes are pluginLoading's, defaulted.
+	PluginMaxModuleBytes     int64
+	PluginCompileTimeout     time.Duration
+	PluginCompileMemoryBytes int64
+	RegisterNode             bool
+	NodeLabels               map[string]string
+	NodeIP                   string
 	// CNIConfDir, CNIBinDirs and CNICacheDir are network's, defaulted.
 	CNIConfDir  string
 	CNIBinDirs  []string
@@ -283,6 +303,17 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 	s.RegisterNode, s.NodeLabels, s.NodeIP = sc.RegisterNode, sc.NodeLabels, sc.NodeIP
 	s.PluginBaseDir = sc.baseDir
 	s.PluginCacheDir = first(sc.PluginCacheDir, filepath.Join(s.StateDir, "plugin-cache"))
+	s.PluginMaxModuleBytes, s.PluginCompileTimeout, s.PluginCompileMemoryBytes =
+		plugin.DefaultMaxModuleBytes, plugin.DefaultCompileTimeout, plugin.DefaultCompileMemoryBytes
+	if q := sc.PluginLoading.MaxModuleSize; q != nil {
+		s.PluginMaxModuleBytes = q.Value()
+	}
+	if d := sc.PluginLoading.CompileTimeout; d != nil {
+		s.PluginCompileTimeout = d.Duration
+	}
+	if q := sc.PluginLoading.CompileMemory; q != nil {
+		s.PluginCompileMemoryBytes = q.Value()
+	}
 	s.CNIConfDir = first(sc.Network.CNIConfDir, cni.DefaultConfDir)
 	s.CNIBinDirs = sc.Network.CNIBinDirs
 	if len(s.CNIBinDirs) == 0 {
@@ -314,6 +345,15 @@ func (s Settings) Validate() error {
 	}
 	if s.FileCheckFrequency <= 0 {
 		bad("fileCheckFrequency", "must be positive")
+	}
+	if s.PluginMaxModuleBytes <= 0 {
+		bad("pluginLoading.maxModuleSize", "must be positive")
+	}
+	if s.PluginCompileTimeout <= 0 {
+		bad("pluginLoading.compileTimeout", "must be positive")
+	}
+	if s.PluginCompileMemoryBytes < 64<<20 {
+		bad("pluginLoading.compileMemory", "must be at least 64Mi (the compiler process itself needs about 30Mi)")
 	}
 	if s.HTTPCheckFrequency <= 0 {
 		bad("httpCheckFrequency", "must be positive")

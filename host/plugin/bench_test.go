@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -163,4 +164,86 @@ func BenchmarkChainThree(b *testing.B) {
 			b.Fatalf("validate: %+v %v", v, err)
 		}
 	})
+}
+
+// BenchmarkDeadlineEnforcement compares the ways of bounding a call by its
+// deadline on a warm validate call, for a Go guest (deny-privileged: every
+// function starts with a loop) and a C guest (the c-example plugin at -O2,
+// whose functions mostly do not): no enforcement (the floor), loop checks
+// only (the rewrite before function-entry checks, which misses recursion),
+// loop and function-entry checks (the default), and wazero's
+// WithCloseOnContextDone (which also misses recursion: it checks loop
+// headers only). docs/RATIONALE.md quotes the ratios to the floor.
+func BenchmarkDeadlineEnforcement(b *testing.B) {
+	guests := []struct {
+		name     string
+		spec     func(testing.TB) Spec
+		manifest string
+	}{
+		{"go", denyPrivilegedSpec, seedManifest},
+		{"c", func(t testing.TB) Spec {
+			return Spec{Name: "c-example", Path: plugintest.BuildC(t, "plugins/c-example/deny_host_network.c", "-O2")}
+		}, seedManifest},
+	}
+	modes := []struct {
+		name      string
+		opts      Options
+		loopsOnly bool
+	}{
+		{"none", Options{noTimeouts: true}, false},
+		{"loops", Options{}, true},
+		{"entry+loops", Options{}, false},
+		{"closeOnContextDone", Options{DisableInterruptInstrumentation: true}, false},
+	}
+	for _, g := range guests {
+		for _, m := range modes {
+			b.Run(g.name+"/"+m.name, func(b *testing.B) {
+				loopChecksOnly = m.loopsOnly
+				defer func() { loopChecksOnly = false }()
+				// No cache folder: each mode compiles its own rewrite.
+				c := benchChain(b, m.opts, g.spec(b))
+				ctx := context.Background()
+				req := seedRequest
+				req.Manifest = []byte(g.manifest)
+				reportLatency(b, func() {
+					res, err := c.Validate(ctx, req)
+					if err != nil || !res.Allowed {
+						b.Fatalf("validate: %+v %v", res, err)
+					}
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkHostileStop measures how long after its deadline a hostile call
+// ends (the tight figure the hostile tests assert generously): exponential
+// recursion (fib at -O0) and an endless loop, with a 100 ms timeout.
+func BenchmarkHostileStop(b *testing.B) {
+	for _, hostileCase := range []string{"FIB", "TWICE"} {
+		b.Run(hostileCase, func(b *testing.B) {
+			const timeout = 100 * time.Millisecond
+			c := benchChain(b, Options{CacheDir: plugintest.CacheDir(), QuarantineAfter: -1}, Spec{Name: "hostile", Path: hostileC(b, hostileCase), Timeout: dur(timeout)})
+			p, ctx := c.plugins[0], context.Background()
+			var over []time.Duration
+			for range b.N {
+				// A fresh instance outside the measurement: what is timed
+				// is the call, from its start to its trap.
+				inst, err := p.newInstance(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				_, err = inst.exchange(ctx, p, OpValidate, []byte(seedManifest))
+				over = append(over, time.Since(start)-timeout)
+				inst.close(ctx)
+				if !errors.Is(err, ErrTimeout) {
+					b.Fatalf("want a timeout, got %v", err)
+				}
+			}
+			slices.Sort(over)
+			b.ReportMetric(float64(over[len(over)/2].Microseconds()), "p50-past-deadline-us")
+			b.ReportMetric(float64(over[len(over)-1].Microseconds()), "max-past-deadline-us")
+		})
+	}
 }

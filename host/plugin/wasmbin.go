@@ -43,6 +43,11 @@ const interruptCheckInterval = 1024
 
 var errUnsupportedOpcode = errors.New("unsupported opcode")
 
+// loopChecksOnly is the rewrite before function-entry checks, kept for the
+// side-by-side benchmark (BenchmarkDeadlineEnforcement) only: it does not
+// bound recursion.
+var loopChecksOnly = false
+
 type section struct {
 	id   byte
 	body []byte
@@ -412,7 +417,7 @@ func instrumentFunction(out, src, check []byte, globals uint32) ([]byte, error) 
 		}
 	}
 	out = append(out, src[r.start:]...)
-	if calls && !startsWithLoop {
+	if calls && !startsWithLoop && !loopChecksOnly {
 		out = slices.Insert(out, entryAt, check...)
 	}
 	return out, nil
