@@ -53,7 +53,8 @@ func newCheckCommand() *cobra.Command {
 		Use:   "check [PATH...]",
 		Short: "Read manifests exactly as the agent would and print each file's verdict",
 		Long: `check reads the given files and folders (default: staticPodPath) with the agent's own code
-path (file rules, decoding, defaulting, validation, duplicate names) and prints per file the verdict
+path (file rules, decoding, defaulting, validation, what the containerd runtime cannot run on this
+host, duplicate names) and prints per file the verdict
 and the resulting pod, and what staticlet.dev/start-after annotations wait for that no manifest
 checked provides. Exit status: 0 when every manifest is accepted, 1 when any is rejected or on a
 start-after cycle (those pods would never start), 2 on a usage or configuration error.`,
