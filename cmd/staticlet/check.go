@@ -81,7 +81,11 @@ start-after cycle (those pods would never start), 2 on a usage or configuration 
 				return usageError(err)
 			}
 			defer closePolicy()
-			result := checkPaths(cmd.Context(), roots, admission.Options{NodeName: settings.NodeName, Policy: policy, Runtime: runtimeCapabilities(settings)}, time.Now())
+			caps, err := runtimeCapabilities(settings)
+			if err != nil {
+				return usageError(err)
+			}
+			result := checkPaths(cmd.Context(), roots, admission.Options{NodeName: settings.NodeName, Policy: policy, Runtime: caps}, time.Now())
 			if err := printCheck(cmd.OutOrStdout(), output, result); err != nil {
 				return err
 			}
@@ -100,9 +104,14 @@ start-after cycle (those pods would never start), 2 on a usage or configuration 
 
 // runtimeCapabilities probes this host for what the containerd runtime can
 // run, as the runtime itself does at start, without connecting to
-// containerd: check and the agent refuse the same pods.
-func runtimeCapabilities(settings config.Settings) containerd.Capabilities {
-	return containerd.DetectCapabilities(containerd.SysctlPolicy{AllowedUnsafe: settings.AllowedUnsafeSysctls})
+// containerd: check and the agent refuse the same pods. An allowlist the
+// runtime would refuse to start with is an error here too.
+func runtimeCapabilities(settings config.Settings) (containerd.Capabilities, error) {
+	sysctls := containerd.SysctlPolicy{AllowedUnsafe: settings.AllowedUnsafeSysctls}
+	if err := sysctls.Validate(); err != nil {
+		return containerd.Capabilities{}, fmt.Errorf("runtime capabilities: %w", err)
+	}
+	return containerd.DetectCapabilities(sysctls), nil
 }
 
 // checkPaths runs the agent's pipeline once over roots, as one desired set.

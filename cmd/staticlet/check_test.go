@@ -126,3 +126,17 @@ func TestCheckRuntimeRefusals(t *testing.T) {
 		t.Errorf("entry = %+v", res.Manifests[0])
 	}
 }
+
+// TestCheckRefusesABadSysctlAllowlist: an allowedUnsafeSysctls pattern the
+// runtime would refuse to start with is a configuration error for check.
+func TestCheckRefusesABadSysctlAllowlist(t *testing.T) {
+	dir := t.TempDir()
+	kubelet := filepath.Join(dir, "kubelet.yaml")
+	if err := os.WriteFile(kubelet, []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nallowedUnsafeSysctls: [\"kernel.*\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "check", "--node-name", "n1", "--kubelet-config", kubelet, dir)
+	if code != exitUsage || !strings.Contains(errOut, `allowedUnsafeSysctls[0] "kernel.*"`) {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}

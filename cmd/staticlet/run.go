@@ -101,7 +101,11 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	var pingRuntime func(context.Context) error
 	var caps containerd.Capabilities
 	if dryRun {
-		rt, caps = dryrun.New(log), runtimeCapabilities(settings)
+		var err error
+		if caps, err = runtimeCapabilities(settings); err != nil {
+			return usageError(err)
+		}
+		rt = dryrun.New(log)
 	} else {
 		logger, err := loggerBinary()
 		if err != nil {
