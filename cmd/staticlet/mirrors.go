@@ -16,23 +16,24 @@ import (
 )
 
 // startMirrors starts the mirror pod manager when a kubeconfig is configured and returns the hook to set as
-// agent.Config.OnState and a channel closed when the manager has stopped. Without a kubeconfig staticlet
+// agent.Config.OnState, a function that records a Warning Event on the Node (nil when standalone), and a
+// channel closed when the manager has stopped. Without a kubeconfig staticlet
 // runs standalone, as the kubelet does: the hook is nil and the channel is already closed. The manager polls
 // rt's in-memory pod status, so container restarts reach the mirror without waiting for the agent's loop.
-func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, countCall func(verb, outcome string), log hclog.Logger) (func(agent.StateSnapshot), <-chan struct{}, error) {
+func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, countCall func(verb, outcome string), log hclog.Logger) (func(agent.StateSnapshot), func(reason, message string), <-chan struct{}, error) {
 	done := make(chan struct{})
 	if s.Kubeconfig == "" {
 		close(done)
-		return nil, done, nil
+		return nil, nil, done, nil
 	}
 	restConfig, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
+		return nil, nil, nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
 	}
 	restConfig.UserAgent = "staticlet/" + version
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
+		return nil, nil, nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
 	}
 	opts := mirror.NodeOptions{Labels: s.NodeLabels, AgentVersion: "staticlet/" + version}
 	if s.NodeIP != "" {
@@ -40,7 +41,7 @@ func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, coun
 	}
 	if s.RegisterNode {
 		if opts, err = mirror.HostNodeOptions(s.NodeName, opts); err != nil {
-			return nil, nil, fmt.Errorf("register node %s: %w", s.NodeName, err)
+			return nil, nil, nil, fmt.Errorf("register node %s: %w", s.NodeName, err)
 		}
 	}
 	hostIP := s.NodeIP
@@ -55,5 +56,5 @@ func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, coun
 		defer close(done)
 		_ = m.Run(ctx)
 	}()
-	return mirror.Hook(m), done, nil
+	return mirror.Hook(m), m.WarnNode, done, nil
 }

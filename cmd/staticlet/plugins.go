@@ -52,16 +52,21 @@ type policyManager struct {
 // chain that fails to load is refused and the current one keeps serving.
 func (p *policyManager) SetSpecs(specs []plugin.Spec) { p.manager.SetSpecs(specs) }
 
+// Chain is the chain in force.
+func (p *policyManager) Chain() *plugin.Chain { return p.manager.Chain() }
+
 // startPolicyManager loads the chain (possibly empty, so a reload can add
 // plugins later) and keeps it current while ctx lives: when a plugin's .wasm
 // changes or SetSpecs is called, a new chain is loaded and the agent is
 // signalled; a chain that fails to load is refused and the old one keeps
 // serving.
-func startPolicyManager(ctx context.Context, s config.Settings, log hclog.Logger, observe func(plugin string, op plugin.Operation, outcome string, took time.Duration)) (*policyManager, error) {
+func startPolicyManager(ctx context.Context, s config.Settings, log hclog.Logger, observe func(plugin string, op plugin.Operation, outcome string, took time.Duration),
+	onQuarantine func(plugin string, until time.Time, cause error)) (*policyManager, error) {
 	changed := make(chan struct{}, 1)
 	plog := log.Named("plugins")
 	opts := pluginOptions(s, log)
 	opts.ObserveCall = observe
+	opts.OnQuarantine = onQuarantine
 	manager, err := plugin.NewManager(ctx, s.Plugins, plugin.ManagerOptions{
 		Options: opts,
 		OnUpdate: func(u plugin.Update) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -135,8 +136,15 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	// the readiness checks reach it through this variable.
 	var a *agent.Agent
 	m := metrics.New(statusFunc(func(ctx context.Context) (agent.Status, error) { return a.Status(ctx) }))
+	// A quarantined plugin is reported on the Node once mirrors run (they
+	// start after the chain is loaded).
+	var warnNode atomic.Pointer[func(reason, message string)]
 	policies, err := startPolicyManager(ctx, settings, log, func(plugin string, op plugin.Operation, outcome string, took time.Duration) {
 		m.ObservePluginCall(plugin, string(op), outcome, took)
+	}, func(name string, until time.Time, cause error) {
+		if warn := warnNode.Load(); warn != nil {
+			(*warn)("PluginQuarantined", fmt.Sprintf("plugin %s is not called until %s: %v", name, until.UTC().Format(time.RFC3339), cause))
+		}
 	})
 	if err != nil {
 		return usageError(err)
@@ -161,9 +169,12 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			Logger: log.Named("source.http"), Observe: observe(source.NameHTTP)}
 		go func() { _ = fetcher.Run(ctx, urls) }()
 	}
-	onState, mirrorsDone, err := startMirrors(ctx, settings, rt, m.CountMirrorCall, log)
+	onState, warn, mirrorsDone, err := startMirrors(ctx, settings, rt, m.CountMirrorCall, log)
 	if err != nil {
 		return usageError(err)
+	}
+	if warn != nil {
+		warnNode.Store(&warn)
 	}
 	a = agent.New(agent.Config{
 		Runtime:  rt,
@@ -186,7 +197,9 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	go func() {
 		statusErr <- statusapi.Serve(ctx, settings.StatusSocket, func(ctx context.Context) (statusapi.Status, error) {
 			st, err := a.Status(ctx)
-			return statusapi.FromAgent(st), err
+			out := statusapi.FromAgent(st)
+			out.Plugins = statusapi.FromChain(policies.Chain().Plugins(), time.Now())
+			return out, err
 		})
 	}()
 	if settings.MetricsAddress != "off" {

@@ -164,6 +164,18 @@ plugins:
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Three timeouts in a row quarantine the plugin: status and metrics
+	// show it (the Event on the Node is recorded by the mirror manager,
+	// which needs an API server: host/mirror's tests).
+	waitFor(t, "the plugin quarantined in status", 30*time.Second, func() bool {
+		st, err := statusapi.Fetch(context.Background(), socket)
+		return err == nil && len(st.Plugins) == 1 && st.Plugins[0].QuarantinedUntil != "" && st.Plugins[0].ConsecutiveTimeouts >= 3
+	})
+	_, body := httpGet("http://" + metrics + "/metrics")
+	if v, ok := metricValue(t, body, "staticlet_plugin_calls_total", map[string]string{"plugin": "policy", "outcome": "quarantined"}); !ok || v < 1 {
+		t.Errorf("no quarantined calls counted (%v, %v)", v, ok)
+	}
+
 	// A good module in place of the hostile one: every manifest is admitted
 	// and its pod runs.
 	replace(good)

@@ -56,7 +56,8 @@ func newStatusCommand() *cobra.Command {
 
 -o json prints {"pods": [{"name", "namespace", "uid", "file", "phase", "ready",
 "restarts", "containers": [{"name", "state", "ready", "restartCount", "exitCode",
-"reason"}]}], "files": [{"file", "verdict", "reasons"}]}. The table's READY is
+"reason"}]}], "files": [{"file", "verdict", "reasons"}], "plugins": [{"name",
+"sha256", "quarantinedUntil", "consecutiveTimeouts"}]}. The table's READY is
 ready/total containers, as kubectl shows it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -123,6 +124,11 @@ func printStatusTable(out io.Writer, st statusapi.Status) error {
 	pods.write(&b)
 	b.WriteString("\n")
 	files.write(&b)
+	for _, p := range st.Plugins {
+		if p.QuarantinedUntil != "" {
+			fmt.Fprintf(&b, "\nplugin %s quarantined until %s (%d consecutive timeouts)\n", p.Name, p.QuarantinedUntil, p.ConsecutiveTimeouts)
+		}
+	}
 	if !st.Synced {
 		b.WriteString("\n(the agent has not finished its first listing yet)\n")
 	}

@@ -177,6 +177,19 @@ func TestRejectedManifestEvent(t *testing.T) {
 	}
 }
 
+// TestNodeWarningEvent: WarnNode (a quarantined plugin, say) becomes a
+// Warning Event on the Node, under the node's own identity.
+func TestNodeWarningEvent(t *testing.T) {
+	s := startStack(t, stackOptions{registerNode: true})
+	s.mgr.WarnNode("PluginQuarantined", "plugin slow is not called until 2026-12-03T15:00:00Z: plugin call timed out")
+	ev := waitEvent(t, s, func(e corev1.Event) bool {
+		return e.Reason == "PluginQuarantined" && e.InvolvedObject.Kind == "Node" && e.InvolvedObject.Name == s.node
+	})
+	if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Message, "plugin slow") {
+		t.Errorf("event = %+v", ev)
+	}
+}
+
 func waitEvent(t *testing.T, s *stack, match func(corev1.Event) bool) corev1.Event {
 	t.Helper()
 	deadline := time.Now().Add(converge)

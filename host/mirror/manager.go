@@ -105,6 +105,7 @@ type Manager struct {
 	nodeUID  types.UID
 	hostIP   string
 	rejected map[string]string // file -> message last reported
+	warnings chan nodeWarning
 	// created holds mirrors this manager created that its watch has not shown yet, so a rejection
 	// reported right after a create still lands on the mirror.
 	created     map[string]*corev1.Pod
@@ -149,12 +150,29 @@ func New(cfg Config) *Manager {
 		lastRuntime: map[string]*corev1.PodStatus{},
 		stopping:    map[string]*corev1.Pod{},
 		conflicts:   map[string]string{},
+		warnings:    make(chan nodeWarning, nodeWarningBacklog),
 	}
 	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig[string](newJitteredBackoff(retryBase, retryMax, 0.5),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "mirror"})
 	m.pods = newNotifyingStore(m.queue.Add, func() { m.queue.Add(keyAll) })
 	m.nodes = newNotifyingStore(func(string) { m.queue.Add(keyNode) }, func() { m.queue.Add(keyNode) })
 	return m
+}
+
+// nodeWarningBacklog bounds the Node warnings waiting for Run; more are
+// dropped (and logged): they report conditions the agent also logs.
+const nodeWarningBacklog = 16
+
+type nodeWarning struct{ reason, message string }
+
+// WarnNode records a Warning Event on the Node (e.g. PluginQuarantined).
+// It never blocks and may be called from any goroutine.
+func (m *Manager) WarnNode(reason, message string) {
+	select {
+	case m.warnings <- nodeWarning{reason: reason, message: message}:
+	default:
+		m.log.Warn("node event dropped: too many pending", "reason", reason, "message", message)
+	}
 }
 
 // Offer hands the manager the agent's newest state. It never blocks: a snapshot not yet taken is replaced.
@@ -200,6 +218,17 @@ func (m *Manager) Run(ctx context.Context) error {
 				return
 			case <-t.C:
 				m.queue.Add(keyAll)
+			}
+		}
+	})
+	start(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case w := <-m.warnings:
+				m.recorder.Event(m.nodeRef(), corev1.EventTypeWarning, w.reason, w.message)
+				m.events.Add(1)
 			}
 		}
 	})

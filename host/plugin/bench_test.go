@@ -53,14 +53,18 @@ func reportLatency(b *testing.B, fn func()) {
 	b.ReportMetric(float64(durations[len(durations)*99/100].Microseconds()), "p99-us")
 }
 
+// BenchmarkColdCompile is a first load on a node: the compiler process
+// validates, instruments and compiles into an empty cache folder, and the
+// agent loads the result.
 func BenchmarkColdCompile(b *testing.B) {
 	spec := denyPrivilegedSpec(b)
 	for range b.N {
-		cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(b.TempDir(), "cache"))
+		dir := filepath.Join(b.TempDir(), "cache")
+		cache, err := wazero.NewCompilationCacheWithDir(dir)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := benchChain(b, Options{cacheOverride: cache}, spec)
+		c := benchChain(b, Options{cacheOverride: cache, CacheDir: dir}, spec)
 		c.Close(context.Background())
 	}
 }

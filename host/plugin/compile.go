@@ -216,8 +216,11 @@ func prepareModule(ctx context.Context, info moduleInfo, cacheDir string, interp
 			return data, nil
 		}
 	}
+	// With a cache folder the compiled code must be in it for the
+	// in-process compile to be a load, so the memo serves only without one.
+	useMemo := cacheDir == "" || interpreter || noInstrument
 	memo := fmt.Sprintf("%s/%t/%t", info.digest, interpreter, noInstrument)
-	if _, ok := passedInProcess.Load(memo); !ok {
+	if _, ok := passedInProcess.Load(memo); !ok || !useMemo {
 		job := compileJob{Digest: info.digest, Interpreter: interpreter, NoInstrument: noInstrument,
 			MemoryBytes: budget.memoryBytes, ModuleMaxSize: budget.maxModuleBytes}
 		if !interpreter {

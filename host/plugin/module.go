@@ -451,7 +451,7 @@ func (p *loaded) call(ctx context.Context, op Operation, req wireRequest) (wireR
 	}
 	resp, broken, err := p.callOn(ctx, inst, op, req)
 	if broken {
-		p.logger.Debug("discarding plugin instance", "operation", op, "error", err)
+		p.logger.Debug("discarding plugin instance", "operation", op, "error", SanitizeText(err.Error(), MaxErrorBytes))
 		inst.close(ctx)
 		<-p.slots
 		return resp, err

@@ -3,10 +3,12 @@ package statusapi
 import (
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/staticlet/staticlet/host/agent"
+	"github.com/staticlet/staticlet/host/plugin"
 )
 
 // Status is the document served at /status.
@@ -16,6 +18,31 @@ type Status struct {
 	// Synced is true once every source listed completely and the runtime's
 	// pods were adopted.
 	Synced bool `json:"synced"`
+	// Plugins is the admission chain in force, in order.
+	Plugins []Plugin `json:"plugins,omitempty"`
+}
+
+// Plugin is one plugin of the chain in force.
+type Plugin struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	// QuarantinedUntil is set while repeated timeouts keep the plugin from
+	// being called (its failurePolicy decides meanwhile).
+	QuarantinedUntil    string `json:"quarantinedUntil,omitempty"`
+	ConsecutiveTimeouts int    `json:"consecutiveTimeouts,omitempty"`
+}
+
+// FromChain converts the chain's plugin descriptions at now.
+func FromChain(plugins []plugin.PluginInfo, now time.Time) []Plugin {
+	out := []Plugin{}
+	for _, p := range plugins {
+		wire := Plugin{Name: p.Name, SHA256: p.Digest, ConsecutiveTimeouts: p.Quarantine.ConsecutiveTimeouts}
+		if p.Quarantine.Until.After(now) {
+			wire.QuarantinedUntil = p.Quarantine.Until.UTC().Format(time.RFC3339)
+		}
+		out = append(out, wire)
+	}
+	return out
 }
 
 // Pod is one pod the agent runs or is starting or stopping.
