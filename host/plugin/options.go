@@ -33,8 +33,9 @@ type Options struct {
 	// Logger receives plugin log messages (named after the plugin) and
 	// the chain's decisions. Nil discards.
 	Logger hclog.Logger
-	// MaxInstancesPerPlugin bounds concurrent calls into one plugin; 0
-	// means 2 (the agent's reconcile loop is the main caller).
+	// MaxInstancesPerPlugin bounds concurrent calls into one plugin, and
+	// with it the plugin's memory (each instance has memoryLimit); 0 means
+	// 1 (the agent admits from one goroutine).
 	MaxInstancesPerPlugin int
 	// MaxResponseBytes caps a response; 0 means DefaultMaxResponseBytes.
 	MaxResponseBytes int
