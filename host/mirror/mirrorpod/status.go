@@ -31,10 +31,8 @@ type StatusInput struct {
 // Initialized, ContainersReady and Ready conditions, one status per container, pod and host IPs, start time.
 func MirrorStatus(in StatusInput) corev1.PodStatus {
 	var prev corev1.PodStatus
-	var generation int64
 	if in.Mirror != nil {
 		prev = in.Mirror.Status
-		generation = in.Mirror.Generation
 	}
 	var rs corev1.PodStatus
 	if in.Runtime != nil {
@@ -61,9 +59,9 @@ func MirrorStatus(in StatusInput) corev1.PodStatus {
 	if st.Phase == "" {
 		st.Phase = corev1.PodPending
 	}
-	if generation > 0 {
-		st.ObservedGeneration = generation
-	}
+	// ObservedGeneration stays empty, as the kubelet leaves it on mirror pods: the kubelet sets it from the
+	// generation of the pod it runs, and a static pod read from a file has none (the mirror's own
+	// metadata.generation is the API server's count of mirror writes, not of anything the node observed).
 	if in.HostIP != "" {
 		st.HostIPs = []corev1.HostIP{{IP: in.HostIP}}
 	}

@@ -224,3 +224,36 @@ func waitingFor(reason, message string) *corev1.PodStatus {
 	return &corev1.PodStatus{Phase: corev1.PodPending, Reason: reason, Message: message,
 		ContainerStatuses: []corev1.ContainerStatus{waiting("c", reason)}}
 }
+
+// The kubelet leaves status.observedGeneration (and each condition's) empty on mirror pods: the pod it runs
+// comes from a file and has no generation. The node-conformance test "mirror pod: update container image"
+// checks it after the mirror's metadata.generation has grown.
+func TestMirrorStatusLeavesObservedGenerationEmpty(t *testing.T) {
+	start := metav1.NewTime(t0)
+	runningStatus := &corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &start,
+		ContainerStatuses: []corev1.ContainerStatus{running("nginx-container", "containerd://1", true, 0)}}
+	tests := []struct {
+		name       string
+		generation int64
+		runtime    *corev1.PodStatus
+	}{
+		{name: "new mirror, no runtime status", generation: 0},
+		{name: "mirror at generation 1, running", generation: 1, runtime: runningStatus},
+		{name: "mirror written many times, running", generation: 7, runtime: runningStatus},
+		{name: "mirror at generation 3, start failed", generation: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := apiMirror("abc", func(p *corev1.Pod) { p.Generation = tt.generation })
+			st := MirrorStatus(StatusInput{Static: staticPod("abc"), Runtime: tt.runtime, Mirror: m, Now: t0})
+			if st.ObservedGeneration != 0 {
+				t.Errorf("status.observedGeneration = %d, want 0 (mirror generation %d)", st.ObservedGeneration, tt.generation)
+			}
+			for _, c := range st.Conditions {
+				if c.ObservedGeneration != 0 {
+					t.Errorf("condition %s observedGeneration = %d, want 0", c.Type, c.ObservedGeneration)
+				}
+			}
+		})
+	}
+}
