@@ -34,6 +34,10 @@ type Harness struct {
 	// restarted agent process sees it, after releasing rt without stopping
 	// its pods.
 	Reopen func(t *testing.T, rt agent.Runtime) agent.Runtime
+	// Reboot returns a new runtime over rt's records as a node restart
+	// leaves them: every task of rt's pods gone, records and containers
+	// kept; rt is released without stopping anything first.
+	Reboot func(t *testing.T, rt agent.Runtime) agent.Runtime
 	// ExitingPod returns a pod whose only container exits with exitCode
 	// shortly after it starts, with that restart policy.
 	ExitingPod func(t *testing.T, namespace, name string, uid types.UID, exitCode int, policy corev1.RestartPolicy) *corev1.Pod
@@ -156,6 +160,46 @@ func Run(t *testing.T, h Harness) {
 		}
 		if pods := mustList(t, ctx(t), rt2); len(pods) != 0 {
 			t.Fatalf("ListPods after stop = %+v, want none", pods)
+		}
+	})
+	t.Run("Reboot", func(t *testing.T) {
+		if h.Reboot == nil {
+			t.Skip("harness cannot simulate a node restart")
+		}
+		rt := h.New(t)
+		wanted := h.Pod(t, "default", "wanted-node1", "uid-wanted")
+		unwanted := h.Pod(t, "default", "unwanted-node1", "uid-unwanted")
+		mustStart(t, ctx(t), rt, wanted)
+		mustStart(t, ctx(t), rt, unwanted)
+		rt2 := h.Reboot(t, rt)
+		// Known from records alone: listed, dormant, nothing running.
+		pods := mustList(t, ctx(t), rt2)
+		if len(pods) != 2 || !pods[0].Dormant || !pods[1].Dormant {
+			t.Fatalf("ListPods after the reboot = %+v, want both pods, dormant", pods)
+		}
+		for _, uid := range []types.UID{"uid-wanted", "uid-unwanted"} {
+			if st, ok := rt2.PodStatus(uid); !ok || st.Phase == corev1.PodRunning || anyRunning(st) {
+				t.Errorf("dormant pod %s: held %v, phase %s, containers %+v; want held and nothing running", uid, ok, st.Phase, st.ContainerStatuses)
+			}
+		}
+		// Asked for, the dormant pod starts; the other stays dormant.
+		mustStart(t, ctx(t), rt2, wanted)
+		waitStatus(t, rt2, "uid-wanted", h.Timeout, anyRunning)
+		pods = mustList(t, ctx(t), rt2)
+		if len(pods) != 2 || pods[0].UID != "uid-unwanted" || !pods[0].Dormant || pods[1].UID != "uid-wanted" || pods[1].Dormant {
+			t.Fatalf("ListPods after starting one = %+v, want uid-unwanted dormant and uid-wanted not", pods)
+		}
+		if st, _ := rt2.PodStatus("uid-unwanted"); anyRunning(st) {
+			t.Errorf("the pod nobody asked for runs: %+v", st.ContainerStatuses)
+		}
+		// A dormant pod is stopped and cleaned up like any.
+		for _, uid := range []types.UID{"uid-unwanted", "uid-wanted"} {
+			if err := rt2.StopPod(ctx(t), uid, time.Second); err != nil {
+				t.Fatalf("StopPod(%s): %v", uid, err)
+			}
+		}
+		if pods := mustList(t, ctx(t), rt2); len(pods) != 0 {
+			t.Fatalf("ListPods after stops = %+v, want none", pods)
 		}
 	})
 	t.Run("RestartPolicy", func(t *testing.T) {
@@ -308,6 +352,15 @@ func waitStatus(t *testing.T, rt agent.Runtime, uid types.UID, timeout time.Dura
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func anyRunning(st corev1.PodStatus) bool {
+	for _, cs := range st.ContainerStatuses {
+		if cs.State.Running != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func mustStart(t *testing.T, ctx context.Context, rt agent.Runtime, p *corev1.Pod) {

@@ -46,6 +46,15 @@ func TestConformance(t *testing.T) {
 			optsOf[rt] = optsOf[old]
 			return rt
 		},
+		Reboot: func(t *testing.T, old agent.Runtime) agent.Runtime {
+			if err := old.(*containerd.Runtime).Close(); err != nil {
+				t.Fatal(err)
+			}
+			simulateReboot(t, optsOf[old])
+			rt := newRuntime(t, optsOf[old])
+			optsOf[rt] = optsOf[old]
+			return rt
+		},
 		ExitingPod: func(t *testing.T, ns, name string, uid types.UID, code int, policy corev1.RestartPolicy) *corev1.Pod {
 			p := conformance.BasicPod(ns, name, uid, e.image, "sh", "-c", fmt.Sprintf("sleep 0.2; exit %d", code))
 			p.Spec.RestartPolicy = policy

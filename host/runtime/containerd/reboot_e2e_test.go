@@ -3,6 +3,7 @@ package containerd_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,8 +38,8 @@ func countingManifest(t *testing.T, name, image, runs string) []byte {
 	return data
 }
 
-// simulateReboot leaves what a node restart leaves: every task of the
-// namespace killed and deleted, the pods' namespace mounts gone;
+// simulateReboot leaves what a node restart leaves: every task of the pods
+// in opts.StateDir killed and deleted, their namespace mounts gone;
 // containerd's container records and the pod folders stay.
 func simulateReboot(t *testing.T, opts containerd.Options) {
 	t.Helper()
@@ -48,9 +49,14 @@ func simulateReboot(t *testing.T, opts containerd.Options) {
 	}
 	defer c.Close()
 	ctx := namespaces.WithNamespace(t.Context(), opts.Namespace)
-	ctrs, err := c.Containers(ctx)
-	if err != nil {
-		t.Fatal(err)
+	var ctrs []client.Container
+	folders, _ := filepath.Glob(filepath.Join(opts.StateDir, "pods", "*"))
+	for _, folder := range folders {
+		of, err := c.Containers(ctx, fmt.Sprintf(`labels.%q==%q`, containerd.LabelPodUID, filepath.Base(folder)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctrs = append(ctrs, of...)
 	}
 	for _, ctr := range ctrs {
 		task, err := ctr.Task(ctx, nil)

@@ -72,6 +72,17 @@ func (r *Runtime) Restarted() *Runtime {
 	return n
 }
 
+// Rebooted returns a new fake holding r's pods as after a node restart:
+// known from records, dormant, nothing running until StartPod asks.
+func (r *Runtime) Rebooted() *Runtime {
+	n := r.Restarted()
+	for uid, p := range n.pods {
+		p.Dormant = true
+		n.pods[uid] = p
+	}
+	return n
+}
+
 // Seed adds pods as if an earlier agent had started them.
 func (r *Runtime) Seed(pods ...agent.RuntimePod) {
 	r.mu.Lock()
@@ -114,7 +125,7 @@ func (r *Runtime) StartPod(ctx context.Context, pod *corev1.Pod) error {
 			return fmt.Errorf("start %s: another version (uid %s) still runs", key, p.UID)
 		}
 	}
-	if _, ok := r.pods[pod.UID]; !ok {
+	if p, ok := r.pods[pod.UID]; !ok || p.Dormant {
 		r.specs[pod.UID] = pod.DeepCopy()
 		r.started[pod.UID] = time.Now()
 	}
@@ -163,12 +174,23 @@ func (r *Runtime) signalStatus() {
 
 // PodStatus implements agent.Runtime: every container of a held pod runs
 // and is ready (unless SetReady said otherwise); a seeded pod has no
-// container statuses.
+// container statuses; a dormant one is Pending, its containers waiting.
 func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.pods[uid]; !ok {
+	p, ok := r.pods[uid]
+	if !ok {
 		return corev1.PodStatus{}, false
+	}
+	if p.Dormant {
+		st := corev1.PodStatus{Phase: corev1.PodPending}
+		if spec := r.specs[uid]; spec != nil {
+			for _, c := range spec.Spec.Containers {
+				st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image,
+					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}})
+			}
+		}
+		return st, true
 	}
 	since := metav1.NewTime(r.started[uid])
 	ready := !r.unready[uid]

@@ -18,5 +18,6 @@ func TestConformance(t *testing.T) {
 			return conformance.BasicPod(ns, name, uid, "busybox")
 		},
 		Reopen: func(t *testing.T, rt agent.Runtime) agent.Runtime { return rt.(*fake.Runtime).Restarted() },
+		Reboot: func(t *testing.T, rt agent.Runtime) agent.Runtime { return rt.(*fake.Runtime).Rebooted() },
 	})
 }
