@@ -2,11 +2,14 @@ package containerd
 
 import (
 	"context"
+	"path/filepath"
 	"sort"
 
 	"github.com/containerd/containerd/v2/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/staticlet/staticlet/host/podlogs"
 )
 
 // adopt takes over containers an earlier agent started: the latest run of
@@ -98,12 +101,34 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 		}
 	}
 	for _, cs := range w.containers {
-		if appRan && cs.kind == initContainer && !cs.completed && cs.ctr == nil {
-			cs.completed, cs.pending = true, false
-			cs.terminated = &corev1.ContainerStateTerminated{Reason: "Completed"}
+		if cs.completed || cs.ctr != nil {
+			continue
 		}
+		if appRan && cs.kind == initContainer {
+			cs.completed, cs.pending = true, false
+			cs.terminated = &corev1.ContainerStateTerminated{Reason: "Completed", Message: initStatusLost}
+			continue
+		}
+		if _, found := byName[cs.name]; found {
+			continue // its run had no task: it starts again under its count
+		}
+		// Every run of this container is gone (removed behind the agent's
+		// back): its next run counts on from the log files left, as the
+		// kubelet counts, so restartCount does not go back.
+		cs.restartCount = max(cs.restartCount, restartCountFromLogs(w.containerLogDir(cs.name)))
 	}
 	sort.SliceStable(w.containers, func(i, j int) bool { return w.specIndex(w.containers[i].name) < w.specIndex(w.containers[j].name) })
+}
+
+// initStatusLost is the kubelet's message for an init container whose runs
+// are gone from the runtime in a pod whose app containers ran
+// (pkg/kubelet/kubelet_pods.go, convertToAPIContainerStatuses): it counts
+// as completed, with no container ID or times to show.
+const initStatusLost = "Unable to get init container status from container runtime and pod has been initialized, treat it as exited normally"
+
+// containerLogDir is the folder of a container's log files, one per run.
+func (w *worker) containerLogDir(container string) string {
+	return filepath.Dir(podlogs.ContainerLogPath(w.rt.opts.PodLogDir, w.namespace, w.name, string(w.uid), container, 0))
 }
 
 // specIndex orders containers as the pod lists them, init containers first.

@@ -94,7 +94,7 @@ func (w *worker) attempt(parent context.Context, cs *containerState) {
 func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerState, img client.Image) error {
 	cl := w.rt.client
 	begin := time.Now()
-	id := containerID(string(w.uid), cs.name, cs.restartCount)
+	id := containerID(string(w.uid), cs.name, cs.restartCount, newRunNonce())
 	imgConfig, err := w.rt.imageConfig(ctx, img)
 	if err != nil {
 		return fmt.Errorf("image config of %s: %w", cs.image, err)
@@ -121,9 +121,10 @@ func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerStat
 	tCreate := time.Now()
 	ctr, err := cl.NewContainer(ctx, id, newOpts...)
 	if errdefs.IsAlreadyExists(err) {
-		// Left by an agent that died between create and start: replace it.
-		// Dying between the snapshot and the container leaves the snapshot
-		// alone.
+		// IDs are unique per run (a random nonce); should one still be
+		// taken, replace what holds it. A snapshot an agent left when it died
+		// between the snapshot and the container is collected by containerd
+		// once NewContainer's lease expires.
 		if old, lerr := cl.LoadContainer(ctx, id); lerr == nil {
 			if rerr := removeContainer(ctx, old); rerr != nil {
 				return rerr

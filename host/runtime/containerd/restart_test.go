@@ -1,6 +1,9 @@
 package containerd
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,14 +127,50 @@ func TestPodPhase(t *testing.T) {
 }
 
 func TestContainerID(t *testing.T) {
-	id := containerID("0123abcd", "Web--server_x", 3)
-	if id != sanitizeID("Web--server_x")+id[len(sanitizeID("Web--server_x")):] || sanitizeID("Web--server_x") != "Web-server-x" {
-		t.Errorf("containerID = %s", id)
+	id := containerID("0123abcd", "Web--server_x", 3, "n1")
+	if !strings.HasPrefix(id, "Web-server-x-") || !strings.HasSuffix(id, "-3-n1") {
+		t.Errorf("containerID = %s, want Web-server-x-<hash>-3-n1", id)
 	}
-	if containerID("u1", "a", 0) == containerID("u2", "a", 0) || containerID("u1", "a", 0) == containerID("u1", "a", 1) {
+	if containerID("u1", "a", 0, "n") == containerID("u2", "a", 0, "n") || containerID("u1", "a", 0, "n") == containerID("u1", "a", 1, "n") {
 		t.Error("containerID collides across pods or runs")
+	}
+	// Two runs under the same restart count (every run of the container was
+	// removed behind the agent's back) still get IDs of their own.
+	if a, b := containerID("u1", "a", 0, newRunNonce()), containerID("u1", "a", 0, newRunNonce()); a == b {
+		t.Errorf("two runs with restart count 0 share the ID %s", a)
 	}
 	if got := sanitizeID("---"); got != "c" {
 		t.Errorf("sanitizeID(---) = %q", got)
+	}
+}
+
+func TestRestartCountFromLogs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  int32
+	}{
+		{"no folder", nil, 0},
+		{"empty folder", []string{}, 0},
+		{"first run's log", []string{"0.log"}, 1},
+		{"kept runs", []string{"3.log", "4.log"}, 5},
+		{"rotated and foreign files", []string{"2.log", "7.log.20261128-100000", "notes.txt", "x.log"}, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "app")
+			if tc.files != nil {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, f := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := restartCountFromLogs(dir); got != tc.want {
+				t.Errorf("restartCountFromLogs(%v) = %d, want %d", tc.files, got, tc.want)
+			}
+		})
 	}
 }
