@@ -182,6 +182,11 @@ func (p *Pipeline) Admit(ctx context.Context, f source.File, now time.Time) Resu
 	opts := pod.StaticOptions{NodeName: p.opts.NodeName, Source: f.Source, Seen: now}
 	policy := p.opts.Policy
 	asRead := doc.CanonicalJSON
+	if policy != nil && ctx.Err() != nil {
+		// The caller gave up (the agent cancels an admission a newer listing
+		// supersedes): call no plugin for a result that will be dropped.
+		return reject(r, Reason{Plugin: "chain", Message: "admission cancelled: " + ctx.Err().Error()})
+	}
 	if policy != nil {
 		var denied bool
 		doc, opts.Name, denied = p.mutateAndName(ctx, policy, f, doc, &r)

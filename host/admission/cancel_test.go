@@ -27,3 +27,16 @@ func TestCancelledAdmissionIsNotCached(t *testing.T) {
 		t.Fatalf("admitted again: %+v, want the cancelled result forgotten", r[0])
 	}
 }
+
+// TestCancelledAdmissionCallsNoPlugin: under an ended context no plugin is
+// called at all; the file is rejected saying so.
+func TestCancelledAdmissionCallsNoPlugin(t *testing.T) {
+	policy := &fakePolicy{fp: "v1"}
+	p := New(Options{NodeName: "n1", Policy: policy})
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := p.Admit(cancelled, file("/m/seed.yaml", seed), now)
+	if r.Verdict != Rejected || len(r.Reasons) != 1 || r.Reasons[0].Message != "admission cancelled: context canceled" || len(policy.calls) != 0 {
+		t.Fatalf("result %+v, plugin calls %v", r, policy.calls)
+	}
+}
