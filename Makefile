@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build test test-deps mirror-deps sdk-test vet fmt-check check-pure unit fuzz bench run clean-run clean
+.PHONY: all build test test-deps mirror-deps sdk-test sdk-as-test as-deps vet fmt-check check-pure unit fuzz bench run clean-run clean
 
 all: build
 
@@ -43,11 +43,37 @@ mirror-deps:
 	./hack/kube-apiserver/build.sh >/dev/null
 
 ## sdk-test: the plugin SDK is its own module (standard library only), and
-## so is the example policy project.
+## so is the example policy project; then the AssemblyScript SDK.
 sdk-test:
 	cd sdk && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd examples/policy-project && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(MAKE) -C examples/policy-project cases
+	$(MAKE) sdk-as-test
+
+## sdk-as-test: the AssemblyScript SDK (sdk/assemblyscript) with the pinned
+## assemblyscript compiler from npm (npm ci from package-lock.json, cached in
+## $(NPM_CACHE) so a second run needs no network): its own tests (node --test),
+## then the reference plugin plugins/host-namespaces-as and the template built
+## and run on the real host against their case folders.
+NPM_CACHE ?= /var/cache/staticlet/npm
+NPM_CI    := npm ci --cache $(NPM_CACHE) --prefer-offline --no-audit --no-fund --loglevel=error
+AS_DIRS   := sdk/assemblyscript plugins/host-namespaces-as sdk/assemblyscript/template
+as-deps:
+	@command -v npm >/dev/null || { echo "installing nodejs npm"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }; }
+	@for d in $(AS_DIRS); do (cd $$d && $(NPM_CI)) || exit 1; done
+
+sdk-as-test: as-deps
+	cd sdk/assemblyscript && node --test test/
+	@mkdir -p $(BIN)/.tools
+	$(GO) build -o $(BIN)/.tools/staticlet ./cmd/staticlet
+	cd plugins/host-namespaces-as && npm run --silent build
+	$(BIN)/.tools/staticlet plugin test --plugin plugins/host-namespaces-as/build/host-namespaces-as.wasm \
+	  --settings plugins/host-namespaces-as/settings.yaml plugins/host-namespaces-as/testdata/cases
+	cd sdk/assemblyscript/template && npm run --silent build
+	$(BIN)/.tools/staticlet plugin test --plugin sdk/assemblyscript/template/build/plugin.wasm \
+	  --settings sdk/assemblyscript/template/settings.yaml sdk/assemblyscript/template/testdata/cases
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -66,6 +92,7 @@ unit:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./host/manifest
+	$(GO) test -run '^$$' -fuzz '^FuzzInstrument$$' -fuzztime $(FUZZTIME) ./host/plugin
 
 ## bench: benchmarks whose figures go into docs/benchmarks.md.
 bench:
