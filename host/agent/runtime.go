@@ -44,7 +44,9 @@ type Runtime interface {
 	// PodStatus reports the pod as the runtime last observed it, in the
 	// kubelet's shape (phase, conditions, per-container state, restart
 	// counts). It answers from memory without IO, because the agent's loop
-	// calls it; ok is false for a pod the runtime does not hold.
+	// calls it; ok is false for a pod the runtime does not hold, and may be
+	// false for a pod it is still adopting: a status that does not know yet
+	// what runs would show containers that never stopped as not running.
 	PodStatus(uid types.UID) (status corev1.PodStatus, ok bool)
 }
 

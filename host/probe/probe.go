@@ -222,3 +222,28 @@ func (m *Machine) kill(message string) {
 	m.done = true
 	m.state.Kill, m.state.Message, m.state.Ready = true, message, false
 }
+
+// Resume carries the verdict an earlier agent reached on this same run into a machine New made for it at
+// now, as the kubelet does after a restart for a container that ran before it (prober_manager's
+// isContainerStarted and setReadyStateOnKubeletRestart): a run that had started stays started and runs no
+// startup probe again, its liveness and readiness probes run at once (their initial delays passed long
+// ago), and a run that was ready stays ready until its readiness probe fails its threshold. The verdicts
+// are confirmed, never invented: a prior state that was not started changes nothing.
+func (m *Machine) Resume(prior State, now time.Time) {
+	if m.done || !prior.Started {
+		return
+	}
+	if su := m.probes[Startup]; su != nil && !m.state.Started {
+		su.ok, su.next = true, time.Time{}
+		m.state.Started = true
+	}
+	for _, k := range []Kind{Liveness, Readiness} {
+		if t := m.probes[k]; t != nil {
+			t.next = now
+		}
+	}
+	if rd := m.probes[Readiness]; rd != nil {
+		rd.ok = prior.Ready
+	}
+	m.state.Ready = m.probes[Readiness] == nil || prior.Ready
+}

@@ -172,3 +172,54 @@ func TestGRPC(t *testing.T) {
 		t.Error("a NOT_SERVING service passed")
 	}
 }
+
+// TestResume: a run adopted after an agent restart keeps the verdicts the earlier agent reached, as the
+// kubelet keeps them across its restarts; the probes then confirm or overturn them.
+func TestResume(t *testing.T) {
+	resumeAt := t0.Add(time.Hour)
+	tests := []struct {
+		name                         string
+		startup, liveness, readiness *Spec
+		prior                        State
+		want                         State
+		firstDue                     Kind
+		nothingDue                   bool
+	}{
+		{name: "started and ready, startup and readiness probes", startup: spec(time.Second, time.Second, 1, 3), readiness: spec(time.Second, time.Second, 1, 3),
+			prior: State{Started: true, Ready: true}, want: State{Started: true, Ready: true}, firstDue: Readiness},
+		{name: "started, not ready", startup: spec(time.Second, time.Second, 1, 3), readiness: spec(time.Second, time.Second, 1, 3),
+			prior: State{Started: true}, want: State{Started: true}, firstDue: Readiness},
+		{name: "not started yet: probes start over", startup: spec(time.Second, time.Second, 1, 3), readiness: spec(time.Second, time.Second, 1, 3),
+			prior: State{}, want: State{}, firstDue: Startup},
+		{name: "liveness only", liveness: spec(30*time.Second, 10*time.Second, 1, 3),
+			prior: State{Started: true, Ready: true}, want: State{Started: true, Ready: true}, firstDue: Liveness},
+		{name: "startup only: nothing left to run", startup: spec(0, time.Second, 1, 3),
+			prior: State{Started: true, Ready: true}, want: State{Started: true, Ready: true}, nothingDue: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New(resumeAt, tt.startup, tt.liveness, tt.readiness)
+			m.Resume(tt.prior, resumeAt)
+			if st := m.State(); st != tt.want {
+				t.Errorf("state %+v, want %+v", st, tt.want)
+			}
+			kind, at, ok := m.Due()
+			if ok == tt.nothingDue {
+				t.Fatalf("due %v at %v (%v), want nothing due: %v", kind, at, ok, tt.nothingDue)
+			}
+			if ok && (kind != tt.firstDue || (tt.prior.Started && !at.Equal(resumeAt))) {
+				t.Errorf("first due %v at %v, want %v", kind, at, tt.firstDue)
+			}
+		})
+	}
+
+	// A resumed ready run stays ready through failures under the threshold and turns unready at it.
+	m := New(resumeAt, nil, nil, spec(0, time.Second, 1, 2))
+	m.Resume(State{Started: true, Ready: true}, resumeAt)
+	if st, changed := m.Record(Readiness, fail, resumeAt); changed || !st.Ready {
+		t.Errorf("one failure of two: %+v", st)
+	}
+	if st, changed := m.Record(Readiness, fail, resumeAt.Add(time.Second)); !changed || st.Ready {
+		t.Errorf("two failures of two: %+v, want not ready", st)
+	}
+}

@@ -20,6 +20,7 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 		ctr    client.Container
 		labels map[string]string
 	}
+	verdicts := w.loadVerdicts()
 	byName := map[string][]run{}
 	for _, c := range ctrs {
 		labels, err := c.Labels(ctx)
@@ -72,6 +73,7 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 					cs.running = true
 					cs.startedOnce = true
 					go w.watch(ctx, name, cs.gen, latest.ctr, ch)
+					cs.resume = priorVerdict(verdicts, name, latest.ctr.ID())
 					w.startProbes(ctx, cs)
 					w.log.Info("adopted container", "container", name, "restart_count", cs.restartCount, "task", st.Status)
 					continue

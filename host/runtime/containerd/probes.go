@@ -54,6 +54,10 @@ func (w *worker) startProbes(ctx context.Context, cs *containerState) {
 		}
 	}
 	m := probe.New(w.rt.now(), startup, liveness, readiness)
+	if cs.resume != nil {
+		m.Resume(*cs.resume, w.rt.now())
+		cs.resume = nil
+	}
 	w.applyProbeState(cs, m.State())
 	if _, _, ok := m.Due(); !ok {
 		return
@@ -74,6 +78,7 @@ func (w *worker) applyProbeState(cs *containerState, st probe.State) {
 	if cs.kind == sidecarContainer && st.Started {
 		cs.startedOnce = true
 	}
+	w.saveVerdicts()
 }
 
 // probeLoop runs one container run's probes on their schedule until the

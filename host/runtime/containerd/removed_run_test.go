@@ -99,3 +99,59 @@ func TestRunsRemovedWhileAgentDown(t *testing.T) {
 		t.Errorf("app container: %s restarts %d, want the adopted %s with 0", gotApp.ContainerID, gotApp.RestartCount, app.ContainerID)
 	}
 }
+
+// TestProbeVerdictsSurviveAgentRestart ports the check of the kubelet's node-conformance test "MirrorPod when
+// kubelet restarts should not change container status" (test/e2e_node/mirror_pod_test.go) to the runtime:
+// a container with startup and readiness probes (exec, initial delay 1 s, period 1 s) is started and ready;
+// across an agent restart every status the new runtime reports says Running, started, ready and restart
+// count 0, and the run is the same.
+func TestProbeVerdictsSurviveAgentRestart(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(t)
+	rt := newRuntime(t, opts)
+	probe := func() *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}},
+			InitialDelaySeconds: 1, PeriodSeconds: 1}
+	}
+	c := corev1.Container{Name: "container", Image: e.image, Args: []string{"sh", "-c", trapTERM + "sleep 3600 & wait"},
+		StartupProbe: probe(), ReadinessProbe: probe()}
+	p := pod("verdicts-node1", "uid-verdicts", corev1.RestartPolicyAlways, c)
+	if err := rt.StartPod(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	before := waitContainer(t, rt, p.UID, "container", 20*time.Second, func(cs corev1.ContainerStatus) bool {
+		return cs.State.Running != nil && cs.Started != nil && *cs.Started && cs.Ready
+	})
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rt2 := newRuntime(t, opts)
+	if _, err := rt2.ListPods(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Watch for longer than the probes' initial delay and period, so a verdict that was reset and then
+	// passed again would be seen.
+	seen := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		st, ok := rt2.PodStatus(p.UID)
+		if !ok {
+			if seen > 0 {
+				t.Fatal("the adopted pod's status went away")
+			}
+			continue
+		}
+		seen++
+		if len(st.ContainerStatuses) != 1 {
+			t.Fatalf("status %d: container statuses %+v", seen, st.ContainerStatuses)
+		}
+		cs := st.ContainerStatuses[0]
+		if st.Phase != corev1.PodRunning || cs.State.Running == nil || cs.Started == nil || !*cs.Started || !cs.Ready ||
+			cs.RestartCount != 0 || cs.ContainerID != before.ContainerID {
+			t.Fatalf("status %d after the restart: phase %s, %s running %v started %v ready %v restarts %d; want the same run Running, started and ready",
+				seen, st.Phase, cs.ContainerID, cs.State.Running != nil, cs.Started, cs.Ready, cs.RestartCount)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("the adopted pod never had a status")
+	}
+}

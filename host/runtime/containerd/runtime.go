@@ -327,6 +327,7 @@ func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
 		}
 		w := newWorker(r, uid, pod, sb, labelsOf[uid])
 		w.adopted = byUID[uid]
+		w.adopting = len(byUID[uid]) > 0 && !dormant
 		w.dormant.Store(dormant)
 		r.log.Info("adopting pod", "pod", w.key(), "uid", uid, "containers", len(byUID[uid]), "record", pod != nil, "dormant", dormant)
 		r.startWorker(w)
@@ -432,6 +433,16 @@ func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
 	r.mu.Unlock()
 	if w == nil {
 		return corev1.PodStatus{}, false
+	}
+	if w.adopting {
+		select {
+		case <-w.ready:
+		default:
+			// Until the worker has looked at what runs, its status would
+			// say Pending (and the probes' verdicts unknown) for containers
+			// that never stopped: better none, which observers wait out.
+			return corev1.PodStatus{}, false
+		}
 	}
 	st := w.status.Load()
 	if st == nil {

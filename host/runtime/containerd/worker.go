@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/staticlet/staticlet/host/agent"
+	"github.com/staticlet/staticlet/host/probe"
 )
 
 // Sentinel kinds of a container's start failure, shown as waiting reasons.
@@ -92,7 +93,10 @@ type containerState struct {
 	startedOnce bool
 	// started and ready are the probes' verdicts on the current run.
 	started, ready bool
-	probeCancel    context.CancelFunc
+	// resume is an earlier agent's verdict on an adopted run (verdicts.go),
+	// for startProbes to go on from.
+	resume      *probe.State
+	probeCancel context.CancelFunc
 	// killMessage explains a kill the worker decided (a failed liveness
 	// probe); it becomes the terminated state's message.
 	killMessage string
@@ -131,6 +135,10 @@ type worker struct {
 	grace     time.Duration
 	sandbox   *sandbox
 	adopted   []client.Container
+	// adopting is set, before the worker starts, for a pod found by
+	// ListPods: PodStatus reports nothing until its first status after the
+	// adoption (ready).
+	adopting bool
 
 	stopCh chan stopRequest
 	exits  chan taskExit
@@ -164,6 +172,8 @@ type worker struct {
 	// pod's failed sandbox setup (ensureSandbox).
 	sandboxRetryAt time.Time
 	sandboxBackoff backoffState
+	// savedVerdicts is the verdicts file's content as last written or read.
+	savedVerdicts string
 }
 
 func newWorker(r *Runtime, uid types.UID, pod *corev1.Pod, sb *sandbox, labels map[string]string) *worker {
