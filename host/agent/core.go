@@ -109,7 +109,7 @@ type SetTimer struct {
 type Log struct {
 	Level   Level
 	Message string
-	Fields  []Field
+	Fields  []LogField
 }
 
 // Level is a Log line's level.
@@ -117,14 +117,14 @@ type Level string
 
 // Levels of Log lines, as the logger names them.
 const (
-	Debug Level = "debug"
-	Info  Level = "info"
-	Warn  Level = "warn"
-	Error Level = "error"
+	LevelDebug Level = "debug"
+	LevelInfo  Level = "info"
+	LevelWarn  Level = "warn"
+	LevelError Level = "error"
 )
 
-// Field is one key and value of a Log line.
-type Field struct {
+// LogField is one key and value of a Log line.
+type LogField struct {
 	Key, Value string
 }
 
@@ -233,7 +233,7 @@ type step struct {
 
 func (s *step) do(a Action) { s.actions = append(s.actions, a) }
 
-func (s *step) log(level Level, msg string, fields ...Field) {
+func (s *step) log(level Level, msg string, fields ...LogField) {
 	s.do(Log{Level: level, Message: msg, Fields: fields})
 }
 
@@ -263,7 +263,7 @@ func (c *Core) apply(s *step, ev Event) bool {
 	case Admitted:
 		return c.admitted(s, ev)
 	case PolicyChanged:
-		s.log(Info, "plugin chain changed; re-evaluating every manifest")
+		s.log(LevelInfo, "plugin chain changed; re-evaluating every manifest")
 		for _, name := range c.sources {
 			if l, ok := c.listings[name]; ok {
 				c.admit(s, name, l)
@@ -289,7 +289,7 @@ func (c *Core) ingest(s *step, name string, l source.Listing) {
 	if !l.Complete {
 		// Keep what the source said last time: an unreadable folder must not
 		// look like an empty one.
-		s.log(Warn, "source listing incomplete; keeping the previous one", kv("source", name), kv("root", l.Root), kv("note", l.Note))
+		s.log(LevelWarn, "source listing incomplete; keeping the previous one", kv("source", name), kv("root", l.Root), kv("note", l.Note))
 		return
 	}
 	c.listings[name] = l
@@ -305,7 +305,7 @@ func (c *Core) admit(s *step, name string, l source.Listing) {
 
 func (c *Core) admitted(s *step, ev Admitted) bool {
 	if ev.Generation != c.generation[ev.Source] {
-		s.log(Debug, "dropping superseded admission results", kv("source", ev.Source),
+		s.log(LevelDebug, "dropping superseded admission results", kv("source", ev.Source),
 			kv("generation", ev.Generation), kv("newest", c.generation[ev.Source]))
 		return false
 	}
@@ -314,7 +314,7 @@ func (c *Core) admitted(s *step, ev Admitted) bool {
 	if !c.complete[ev.Source] {
 		c.complete[ev.Source] = true
 		l := c.listings[ev.Source]
-		s.log(Info, "source listed", kv("source", ev.Source), kv("root", l.Root), kv("files", len(l.Files)), kv("note", l.Note))
+		s.log(LevelInfo, "source listed", kv("source", ev.Source), kv("root", l.Root), kv("files", len(l.Files)), kv("note", l.Note))
 	}
 	return true
 }
@@ -322,7 +322,7 @@ func (c *Core) admitted(s *step, ev Admitted) bool {
 func (c *Core) adopt(s *step, ev PodsListed) {
 	c.listing = false
 	if ev.Err != nil {
-		s.log(Warn, "cannot list the runtime's pods; retrying", kv("error", ev.Err), kv("retry_in", c.adoptRetry))
+		s.log(LevelWarn, "cannot list the runtime's pods; retrying", kv("error", ev.Err), kv("retry_in", c.adoptRetry))
 		c.adoptAt = s.now.Add(c.adoptRetry)
 		c.adoptRetry = min(2*c.adoptRetry, maxRetry)
 		return
@@ -334,11 +334,11 @@ func (c *Core) adopt(s *step, ev PodsListed) {
 		if p.Dormant {
 			// Started only if a manifest wants it (plan.Dormant).
 			c.observed[p.UID] = &podState{obs: plan.Observed{Key: p.Key, UID: p.UID, Phase: plan.Dormant, GracePeriod: p.GracePeriod}, since: s.now}
-			s.log(Info, "adopted dormant pod", kv("pod", p.Key), kv("uid", p.UID))
+			s.log(LevelInfo, "adopted dormant pod", kv("pod", p.Key), kv("uid", p.UID))
 			continue
 		}
 		c.observed[p.UID] = &podState{obs: plan.Observed{Key: p.Key, UID: p.UID, Phase: plan.Active, GracePeriod: p.GracePeriod}, since: s.now}
-		s.log(Info, "adopted running pod", kv("pod", p.Key), kv("uid", p.UID))
+		s.log(LevelInfo, "adopted running pod", kv("pod", p.Key), kv("uid", p.UID))
 	}
 	c.adopted = true
 }
@@ -442,10 +442,10 @@ func (c *Core) noteWaiting(s *step, waiting []plan.Waiting, files map[types.UID]
 		}
 		c.waiting[w.UID] = ws
 		if w.Reason == plan.ReasonWaitingForDependencies {
-			s.log(Info, "pod waits for its dependencies", kv("pod", w.Key), kv("uid", w.UID), kv("file", ws.file),
+			s.log(LevelInfo, "pod waits for its dependencies", kv("pod", w.Key), kv("uid", w.UID), kv("file", ws.file),
 				kv("waiting_for", w.Pending), kv("message", w.Message))
 		} else {
-			s.log(Error, "pod cannot start", kv("pod", w.Key), kv("uid", w.UID), kv("file", ws.file),
+			s.log(LevelError, "pod cannot start", kv("pod", w.Key), kv("uid", w.UID), kv("file", ws.file),
 				kv("reason", w.Reason), kv("message", w.Message))
 		}
 	}
@@ -461,12 +461,12 @@ func (c *Core) dispatch(s *step, act plan.Action, file string) {
 		}
 		st.obs = plan.Observed{Key: act.Key, UID: act.UID, Phase: plan.Starting, GracePeriod: GracePeriod(act.Pod)}
 		st.file, st.since = file, s.now
-		s.log(Info, "starting pod", kv("pod", act.Key), kv("uid", act.UID), kv("file", file), kv("reason", act.Reason))
+		s.log(LevelInfo, "starting pod", kv("pod", act.Key), kv("uid", act.UID), kv("file", file), kv("reason", act.Reason))
 		s.do(StartPod{Key: act.Key, Pod: act.Pod})
 	case plan.Stop:
 		st.obs.Phase = plan.Stopping
 		st.since = s.now
-		s.log(Info, "stopping pod", kv("pod", act.Key), kv("uid", act.UID), kv("grace_period", act.GracePeriod), kv("reason", act.Reason))
+		s.log(LevelInfo, "stopping pod", kv("pod", act.Key), kv("uid", act.UID), kv("grace_period", act.GracePeriod), kv("reason", act.Reason))
 		s.do(StopPod{Key: act.Key, UID: act.UID, GracePeriod: act.GracePeriod})
 	}
 }
@@ -481,11 +481,11 @@ func (c *Core) finish(s *step, res OpFinished) {
 		switch res.Kind {
 		case plan.Start:
 			st.obs.Phase = plan.Active
-			s.log(Info, "pod started", kv("pod", st.obs.Key), kv("uid", res.UID), kv("took", s.now.Sub(st.since)))
+			s.log(LevelInfo, "pod started", kv("pod", st.obs.Key), kv("uid", res.UID), kv("took", s.now.Sub(st.since)))
 		case plan.Stop:
 			delete(c.observed, res.UID)
 			delete(c.ready, res.UID)
-			s.log(Info, "pod stopped", kv("pod", st.obs.Key), kv("uid", res.UID), kv("took", s.now.Sub(st.since)))
+			s.log(LevelInfo, "pod stopped", kv("pod", st.obs.Key), kv("uid", res.UID), kv("took", s.now.Sub(st.since)))
 		}
 		return
 	}
@@ -498,7 +498,7 @@ func (c *Core) finish(s *step, res OpFinished) {
 	} else {
 		st.obs.Phase = plan.StopFailed
 	}
-	s.log(Error, "pod "+string(res.Kind)+" failed", kv("pod", st.obs.Key), kv("uid", res.UID), kv("error", res.Err), kv("retry_in", delay))
+	s.log(LevelError, "pod "+string(res.Kind)+" failed", kv("pod", st.obs.Key), kv("uid", res.UID), kv("error", res.Err), kv("retry_in", delay))
 }
 
 // Snapshot is the desired set as of the last reconcile.
@@ -530,22 +530,22 @@ func logFileChanges(s *step, before, after desired.Snapshot) {
 		}
 		switch f.Verdict {
 		case admission.Rejected:
-			s.log(Warn, "manifest rejected", kv("file", f.File), kv("reasons", reasonStrings(f.Reasons)), kv("serving_uid", f.UID))
+			s.log(LevelWarn, "manifest rejected", kv("file", f.File), kv("reasons", reasonStrings(f.Reasons)), kv("serving_uid", f.UID))
 		case admission.Accepted:
-			s.log(Debug, "manifest accepted", kv("file", f.File), kv("pod", f.PodKey), kv("uid", f.UID))
+			s.log(LevelDebug, "manifest accepted", kv("file", f.File), kv("pod", f.PodKey), kv("uid", f.UID))
 		case admission.Ignored:
-			s.log(Debug, "file ignored", kv("file", f.File), kv("reason", reasonStrings(f.Reasons)))
+			s.log(LevelDebug, "file ignored", kv("file", f.File), kv("reason", reasonStrings(f.Reasons)))
 		}
 	}
 }
 
 // kv makes a log field, its value formatted as fmt.Sprint does, lists of
 // strings quoted.
-func kv(key string, value any) Field {
+func kv(key string, value any) LogField {
 	if list, ok := value.([]string); ok {
-		return Field{Key: key, Value: fmt.Sprintf("%q", list)}
+		return LogField{Key: key, Value: fmt.Sprintf("%q", list)}
 	}
-	return Field{Key: key, Value: fmt.Sprint(value)}
+	return LogField{Key: key, Value: fmt.Sprint(value)}
 }
 
 func reasonStrings(rs []admission.Reason) []string {
