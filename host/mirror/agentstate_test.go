@@ -36,3 +36,24 @@ func TestFromAgent(t *testing.T) {
 		t.Errorf("rejected = %+v", s.Rejected)
 	}
 }
+
+// TestFromAgentTerminating: a pod the agent holds that no manifest wants (removed, or an older version of
+// an edited one) is reported as terminating, with its runtime status; dormant and desired pods are not.
+func TestFromAgentTerminating(t *testing.T) {
+	newer := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-worker-1", Namespace: "default", UID: "new"}}
+	rs := &corev1.PodStatus{Phase: corev1.PodRunning}
+	snap := agent.StateSnapshot{
+		Desired: desired.Snapshot{Pods: []desired.Pod{{Key: "default/web-worker-1", UID: newer.UID, Pod: newer}}},
+		Status: agent.Status{Pods: []agent.PodStatus{
+			{Key: "default/web-worker-1", UID: "old", Phase: "Stopping", Runtime: rs},
+			{Key: "default/web-worker-1", UID: "new", Phase: "Starting"},
+			{Key: "default/gone-worker-1", UID: "gone", Phase: "Active", Runtime: rs},
+			{Key: "default/asleep-worker-1", UID: "asleep", Phase: "Dormant"},
+		}},
+	}
+	got := FromAgent(snap).Terminating
+	if len(got) != 2 || got[0] != (Terminating{Key: "default/web-worker-1", UID: "old", Runtime: rs}) ||
+		got[1] != (Terminating{Key: "default/gone-worker-1", UID: "gone", Runtime: rs}) {
+		t.Errorf("terminating = %+v, want the old version and the removed pod", got)
+	}
+}

@@ -111,6 +111,9 @@ type Manager struct {
 	created     map[string]*corev1.Pod
 	lastRuntime map[string]*corev1.PodStatus
 	stopping    map[string]*corev1.Pod // removed static pods whose mirror still gets Killing events
+	// terminating holds, by pod key, the version of a static pod that no manifest wants but whose
+	// containers are still stopping (State.Terminating).
+	terminating map[string]Terminating
 	conflicts   map[string]string
 }
 
@@ -149,6 +152,7 @@ func New(cfg Config) *Manager {
 		created:     map[string]*corev1.Pod{},
 		lastRuntime: map[string]*corev1.PodStatus{},
 		stopping:    map[string]*corev1.Pod{},
+		terminating: map[string]Terminating{},
 		conflicts:   map[string]string{},
 		warnings:    make(chan nodeWarning, nodeWarningBacklog),
 	}
@@ -353,6 +357,10 @@ func (m *Manager) apply(s State) {
 	for k := range m.desired {
 		delete(m.stopping, k)
 	}
+	m.terminating = make(map[string]Terminating, len(s.Terminating))
+	for _, t := range s.Terminating {
+		m.terminating[t.Key] = t
+	}
 	m.queueAll()
 	m.reportRejections(s.Rejected)
 }
@@ -415,7 +423,8 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		static = want.Pod
 	}
 	actual := m.pods.pod(key)
-	d := mirrorpod.Decide(static, actual, m.cfg.NodeName, m.nodeUID, m.state.Synced)
+	term, terminating := m.terminating[key]
+	d := mirrorpod.Decide(static, actual, m.cfg.NodeName, m.nodeUID, m.state.Synced, term.UID)
 	if d.Action != mirrorpod.SyncStatus && d.Action != mirrorpod.Nothing {
 		m.log.Debug("mirror pod: sync", "pod", key, "action", d.Action, "reason", d.Reason)
 	}
@@ -452,7 +461,19 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		}
 		return nil
 	case mirrorpod.SyncStatus:
-		return m.syncStatus(ctx, want, actual)
+		return m.syncStatus(ctx, want, actual, false)
+	case mirrorpod.SyncTerminating:
+		if gone := m.stopping[key]; gone != nil {
+			m.record(actual, mirrorpod.KillingEvents(gone))
+			delete(m.stopping, key)
+		}
+		// The mirror is a copy of the pod it mirrors: its spec lays out the container statuses, and the
+		// agent's UID for the pod finds the runtime's status.
+		spec := actual.DeepCopy()
+		spec.UID = types.UID(term.UID)
+		return m.syncStatus(ctx, &Pod{Pod: spec, Runtime: term.Runtime}, actual, terminating)
+	case mirrorpod.Wait:
+		return nil
 	}
 	return nil
 }
@@ -468,7 +489,7 @@ func (m *Manager) create(ctx context.Context, want *Pod) error {
 		m.creates.Add(1)
 		m.log.Info("mirror pod: created", "pod", key, "uid", created.UID, "hash", mirrorpod.Hash(want.Pod))
 		m.created[key] = created
-		return m.syncStatus(ctx, want, created)
+		return m.syncStatus(ctx, want, created, false)
 	}
 	if !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create mirror pod: %s: %w", key, err)
@@ -480,10 +501,10 @@ func (m *Manager) create(ctx context.Context, want *Pod) error {
 	if getErr != nil {
 		return fmt.Errorf("create mirror pod: %s: already exists, and reading it failed: %w", key, getErr)
 	}
-	if d := mirrorpod.Decide(want.Pod, existing, m.cfg.NodeName, m.nodeUID, m.state.Synced); d.Action != mirrorpod.SyncStatus {
+	if d := mirrorpod.Decide(want.Pod, existing, m.cfg.NodeName, m.nodeUID, m.state.Synced, m.terminating[key].UID); d.Action != mirrorpod.SyncStatus {
 		return fmt.Errorf("create mirror pod: %s: %w (%s)", key, err, d.Reason)
 	}
-	return m.syncStatus(ctx, want, existing)
+	return m.syncStatus(ctx, want, existing, false)
 }
 
 // delete removes a mirror pod at once (grace period 0) and only the object that was looked at (UID
@@ -510,7 +531,10 @@ func (m *Manager) delete(ctx context.Context, p *corev1.Pod) error {
 	return fmt.Errorf("delete mirror pod: %s (uid %s): %w", mirrorpod.Key(p), uid, err)
 }
 
-func (m *Manager) syncStatus(ctx context.Context, want *Pod, mirror *corev1.Pod) error {
+// syncStatus patches the mirror's status from what the runtime reports of want (or from the start failure
+// the agent reports). terminating is set for a pod on its way out: its mirror shows its status but gets no
+// lifecycle Events (Killing was recorded when it began).
+func (m *Manager) syncStatus(ctx context.Context, want *Pod, mirror *corev1.Pod, terminating bool) error {
 	key := mirrorpod.Key(mirror)
 	rs := want.Runtime
 	if m.cfg.RuntimeStatus != nil {
@@ -518,7 +542,21 @@ func (m *Manager) syncStatus(ctx context.Context, want *Pod, mirror *corev1.Pod)
 			rs = &s
 		}
 	}
-	m.record(mirror, mirrorpod.LifecycleEvents(m.lastRuntime[key], rs))
+	if rs == nil && want.LastError == "" {
+		// Nothing is known of the pod yet: the agent has not started it, or the runtime is still adopting
+		// it after an agent restart. A status made up now (Pending, containers waiting) would only be
+		// taken back; the kubelet, too, sends a pod's status only once it has synced the pod.
+		return nil
+	}
+	if !terminating {
+		prev := m.lastRuntime[key]
+		if prev == nil && len(mirror.Status.ContainerStatuses)+len(mirror.Status.InitContainerStatuses) > 0 {
+			// First look since this agent started: what the mirror shows is what was announced, so
+			// containers that kept running across an agent restart get no second Created and Started.
+			prev = &mirror.Status
+		}
+		m.record(mirror, mirrorpod.LifecycleEvents(prev, rs))
+	}
 	if rs != nil {
 		m.lastRuntime[key] = rs.DeepCopy()
 	}

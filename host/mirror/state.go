@@ -15,6 +15,17 @@ type State struct {
 	Pods []Pod
 	// Rejected are the manifest files the agent refused.
 	Rejected []Rejection
+	// Terminating are the static pods no manifest wants any more (removed, or replaced by a new version)
+	// whose containers the agent is still stopping: their mirrors stay until they are gone.
+	Terminating []Terminating
+}
+
+// Terminating is a static pod on its way out, as the agent reports it.
+type Terminating struct {
+	// Key is the pod's namespace/name; UID its UID, the config hash its mirror carries.
+	Key, UID string
+	// Runtime is the runtime's status of the pod, nil while it holds none.
+	Runtime *corev1.PodStatus
 }
 
 // Pod is one static pod and what is known of it.

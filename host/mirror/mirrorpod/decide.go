@@ -27,6 +27,11 @@ const (
 	SyncStatus
 	// Conflict: a pod that is not a mirror pod holds the static pod's name; it is reported, never touched.
 	Conflict
+	// SyncTerminating: the mirror pod's static pod was removed or replaced but its containers are still
+	// stopping; the mirror stays, showing that pod's status, until they are gone.
+	SyncTerminating
+	// Wait: a new version of the static pod waits for the old one to terminate; its mirror is created then.
+	Wait
 )
 
 func (a Action) String() string {
@@ -43,6 +48,10 @@ func (a Action) String() string {
 		return "sync-status"
 	case Conflict:
 		return "conflict"
+	case SyncTerminating:
+		return "sync-terminating"
+	case Wait:
+		return "wait"
 	}
 	return fmt.Sprintf("Action(%d)", int(a))
 }
@@ -72,9 +81,18 @@ func Hash(static *corev1.Pod) string {
 
 // Decide compares the static pod that should be mirrored (nil when none) with the pod the API server holds
 // under that name on this node (nil when none). orphansAllowed is false until the agent has listed every
-// source: before that a mirror without a static pod may still get one.
-func Decide(static, actual *corev1.Pod, nodeName string, nodeUID types.UID, orphansAllowed bool) Decision {
+// source: before that a mirror without a static pod may still get one. terminating is the config hash of a
+// version of this pod that no manifest wants any more but whose containers are still stopping ("" when
+// none): as the kubelet does, its mirror stays (same UID, that pod's status) until the containers are
+// gone, and only then is it deleted or replaced by the new version's mirror.
+func Decide(static, actual *corev1.Pod, nodeName string, nodeUID types.UID, orphansAllowed bool, terminating string) Decision {
+	mirrorsTerminating := terminating != "" && IsMirror(actual) && actual.DeletionTimestamp == nil &&
+		actual.Annotations[pod.AnnotationConfigMirror] == terminating && ownedByNode(actual, nodeName, nodeUID)
 	switch {
+	case mirrorsTerminating:
+		return Decision{Action: SyncTerminating, Reason: "the pod it mirrors is terminating; the mirror stays until its containers are gone"}
+	case static != nil && actual == nil && terminating != "":
+		return Decision{Action: Wait, Reason: "the previous version is terminating; the new mirror comes once it is gone"}
 	case static == nil && actual == nil:
 		return Decision{Action: Nothing}
 	case static == nil && !IsMirror(actual):

@@ -60,26 +60,40 @@ func TestDecide(t *testing.T) {
 		actual  *corev1.Pod
 		orphans bool
 		want    Action
+		// terminating is the hash of an older version still stopping.
+		terminating string
 	}{
-		{"nothing at all", nil, nil, true, Nothing},
-		{"missing mirror", staticPod("abc"), nil, true, Create},
-		{"current mirror", staticPod("abc"), apiMirror("abc", nil), true, SyncStatus},
-		{"terminating mirror (default grace delete)", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Recreate},
-		{"stale hash", staticPod("new"), apiMirror("old", nil), true, Recreate},
-		{"owner uid of an older Node", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].UID = "old-node" }), true, Recreate},
+		{"nothing at all", nil, nil, true, Nothing, ""},
+		{"missing mirror", staticPod("abc"), nil, true, Create, ""},
+		{"current mirror", staticPod("abc"), apiMirror("abc", nil), true, SyncStatus, ""},
+		{"terminating mirror (default grace delete)", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Recreate, ""},
+		{"stale hash", staticPod("new"), apiMirror("old", nil), true, Recreate, ""},
+		{"owner uid of an older Node", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].UID = "old-node" }), true, Recreate, ""},
 		{"two owners", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) {
 			p.OwnerReferences = append(p.OwnerReferences, p.OwnerReferences[0])
-		}), true, Recreate},
-		{"not a controller reference", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].Controller = nil }), true, Recreate},
-		{"regular pod holds the name", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { delete(p.Annotations, pod.AnnotationConfigMirror) }), true, Conflict},
-		{"orphan mirror after sync", nil, apiMirror("abc", nil), true, Delete},
-		{"orphan mirror before sync", nil, apiMirror("abc", nil), false, Nothing},
-		{"terminating orphan", nil, apiMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Delete},
-		{"regular pod without static pod", nil, apiMirror("abc", func(p *corev1.Pod) { delete(p.Annotations, pod.AnnotationConfigMirror) }), true, Nothing},
+		}), true, Recreate, ""},
+		{"not a controller reference", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].Controller = nil }), true, Recreate, ""},
+		{"regular pod holds the name", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { delete(p.Annotations, pod.AnnotationConfigMirror) }), true, Conflict, ""},
+		{"orphan mirror after sync", nil, apiMirror("abc", nil), true, Delete, ""},
+		{"orphan mirror before sync", nil, apiMirror("abc", nil), false, Nothing, ""},
+		{"terminating orphan", nil, apiMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Delete, ""},
+		{"regular pod without static pod", nil, apiMirror("abc", func(p *corev1.Pod) { delete(p.Annotations, pod.AnnotationConfigMirror) }), true, Nothing, ""},
+		// A removed static pod whose containers are still stopping keeps its mirror, sources listed or not.
+		{"removed pod still stopping", nil, apiMirror("abc", nil), true, SyncTerminating, "abc"},
+		{"removed pod still stopping, before sync", nil, apiMirror("abc", nil), false, SyncTerminating, "abc"},
+		// An update: the old version's mirror stays while it stops; the new one's mirror waits.
+		{"updated pod, old version stopping", staticPod("new"), apiMirror("old", nil), true, SyncTerminating, "old"},
+		{"updated pod, old mirror gone while it stops", staticPod("new"), nil, true, Wait, "old"},
+		{"updated pod, new mirror already there", staticPod("new"), apiMirror("new", nil), true, SyncStatus, "old"},
+		// What is not that version's mirror, or is being deleted, is handled as before.
+		{"stopping pod's mirror being deleted", nil, apiMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Delete, "abc"},
+		{"stopping pod's mirror of an older Node", nil, apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].UID = "old-node" }), true, Delete, "abc"},
+		{"another pod stopping", nil, apiMirror("abc", nil), true, Delete, "xyz"},
+		{"regular pod, a version stopping", nil, apiMirror("abc", func(p *corev1.Pod) { delete(p.Annotations, pod.AnnotationConfigMirror) }), true, Nothing, "abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := Decide(tt.static, tt.actual, testNode, testNodeUID, tt.orphans)
+			d := Decide(tt.static, tt.actual, testNode, testNodeUID, tt.orphans, tt.terminating)
 			if d.Action != tt.want {
 				t.Errorf("Decide = %s (%s), want %s", d.Action, d.Reason, tt.want)
 			}
@@ -88,7 +102,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestActionString(t *testing.T) {
-	for a := Nothing; a <= Conflict; a++ {
+	for a := Nothing; a <= Wait; a++ {
 		if strings.HasPrefix(a.String(), "Action(") {
 			t.Errorf("action %d has no name", a)
 		}
