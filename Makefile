@@ -16,7 +16,7 @@ build:
 ## test: everything CI checks: formatting, vet, the pure-core rule, unit and
 ## integration tests (real containerd, real .wasm plugins), the SDK module,
 ## the reference plugins against their cases, and a short fuzz pass.
-test: test-deps mirror-deps fmt-check vet check-pure unit sdk-test plugins-test fuzz
+test: test-deps mirror-deps opa-deps fmt-check vet check-pure unit sdk-test plugins-test fuzz
 
 ## test-deps: Debian packages the tests build with (C plugins need clang and
 ## wasi-libc; the hostile plugin suite assembles .wat with wabt); containerd, runc and busybox-static are installed by

@@ -33,6 +33,8 @@ type pluginFlags struct {
 	memoryLimit string
 	cacheDir    string
 	verbose     bool
+	abi         string
+	entrypoint  string
 }
 
 func (f *pluginFlags) registerPlugin(cmd *cobra.Command) {
@@ -43,6 +45,8 @@ func (f *pluginFlags) registerPlugin(cmd *cobra.Command) {
 	fs.StringVar(&f.memoryLimit, "memory-limit", "16Mi", "the plugin's memory cap")
 	fs.StringVar(&f.cacheDir, "cache-dir", defaultPluginCacheDir(), "compilation cache folder (empty: none)")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "show the plugin's log messages")
+	fs.StringVar(&f.abi, "abi", "", "the module's interface: staticlet (default) or opa (an `opa build -t wasm` module)")
+	fs.StringVar(&f.entrypoint, "entrypoint", "", "with --abi opa: the entrypoint to evaluate, e.g. k8spspprivileged/violation")
 	_ = cmd.MarkFlagRequired("plugin")
 }
 
@@ -82,6 +86,10 @@ func (f *pluginFlags) spec() (plugin.Spec, error) {
 		return s, usageError(fmt.Errorf("--memory-limit: %w", err))
 	}
 	s.MemoryLimit = &q
+	s.ABI, s.Entrypoint = plugin.ABI(f.abi), f.entrypoint
+	if err := s.Validate("flags"); err != nil {
+		return s, usageError(err)
+	}
 	if f.settings != "" {
 		if s.Settings, err = readYAMLAsJSON(f.settings); err != nil {
 			return s, usageError(fmt.Errorf("--settings: %w", err))

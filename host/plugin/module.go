@@ -52,6 +52,9 @@ type loaded struct {
 
 	idle  chan *instance
 	slots chan struct{} // one token per live instance
+
+	// opa is set for an OPA module (Spec.ABI opa, opa.go).
+	opa *opaModule
 }
 
 type instance struct {
@@ -60,6 +63,7 @@ type instance struct {
 	ops       map[Operation]api.Function
 	interrupt api.MutableGlobal
 	output    *outputBuffer
+	opa       *opaInstance // an OPA module's state (opa.go)
 }
 
 // moduleInfo is what LoadChain learns about a module before running it.
@@ -144,6 +148,12 @@ func loadPlugin(ctx context.Context, spec Spec, index int, info moduleInfo, opts
 	// Every module is instrumented (wasmbin.go): the injected checks are
 	// what bounds a call by its deadline. Only benchmarks turn them off.
 	p.interruptible = !opts.DisableInterruptInstrumentation && !opts.noTimeouts
+	if spec.ABI == ABIOPA {
+		// OPA modules import their memory; it becomes the module's own.
+		if info, err = localizeOPAMemory(info); err != nil {
+			return nil, err
+		}
+	}
 	if pages, err := minMemoryPages(info.bytes); err != nil {
 		return nil, err
 	} else if need := int64(pages) * wasmPageSize; need > p.memoryLimit {
@@ -178,9 +188,20 @@ func loadPlugin(ctx context.Context, spec Spec, index int, info moduleInfo, opts
 	if err := instantiateHostModule(ctx, p.runtime, p.logger, limiter); err != nil {
 		return nil, fmt.Errorf("instantiate host functions: %w", err)
 	}
+	if spec.ABI == ABIOPA {
+		if err := instantiateOPAHost(ctx, p.runtime, p); err != nil {
+			return nil, fmt.Errorf("instantiate OPA host functions: %w", err)
+		}
+	}
 	p.compiled, err = p.runtime.CompileModule(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	}
+	if spec.ABI == ABIOPA {
+		if err := p.loadOPA(ctx); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	exports := p.compiled.ExportedFunctions()
 	for _, name := range []string{exportABIVersion, exportAlloc} {
@@ -294,6 +315,12 @@ func (p *loaded) newInstance(ctx context.Context) (*instance, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
+	if p.opa != nil {
+		if err := p.initOPAInstance(ctx, inst); err != nil {
+			inst.close(ctx)
+			return nil, err
+		}
+	}
 	return inst, nil
 }
 
@@ -378,6 +405,9 @@ func (inst *instance) callScalar(ctx context.Context, p *loaded, export string) 
 // exchange writes the request into a guest buffer from staticlet_alloc,
 // calls the operation and copies the response out, under one timeout.
 func (inst *instance) exchange(ctx context.Context, p *loaded, op Operation, request []byte) ([]byte, error) {
+	if inst.opa != nil {
+		return inst.exchangeOPA(ctx, p, op, request)
+	}
 	fn := inst.ops[op]
 	if fn == nil {
 		return nil, fmt.Errorf("%w: %s%s", ErrMissingExport, exportPrefix, op)

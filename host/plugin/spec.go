@@ -79,6 +79,13 @@ type Spec struct {
 	// MemoryLimit caps the plugin's linear memory (bytes or a quantity such
 	// as "16Mi"); defaults to DefaultMemoryLimit.
 	MemoryLimit *resource.Quantity `json:"memoryLimit,omitempty"`
+	// ABI is the module's guest interface: staticlet (the default) or opa,
+	// an OPA-compiled module (`opa build -t wasm`) evaluated at Entrypoint
+	// as a validate plugin, its settings as Gatekeeper's parameters.
+	ABI ABI `json:"abi,omitempty"`
+	// Entrypoint is the OPA entrypoint to evaluate (`k8spspprivileged/violation`,
+	// as given to `opa build -e`); required with abi opa, refused otherwise.
+	Entrypoint string `json:"entrypoint,omitempty"`
 }
 
 // Match selects manifests. All given criteria must hold.
@@ -178,6 +185,20 @@ func (s Spec) Validate(fldPath string) error {
 			bad("memoryLimit", "%s is more than the 4Gi Wasm address space", s.MemoryLimit)
 		}
 	}
+	switch s.ABI {
+	case "", ABIStaticlet:
+		if s.Entrypoint != "" {
+			bad("entrypoint", "only an abi: opa plugin has an entrypoint")
+		}
+	case ABIOPA:
+		if s.Entrypoint == "" {
+			bad("entrypoint", "must not be empty with abi: opa (the rule the module was built for, e.g. k8spspprivileged/violation)")
+		} else if !validOPAEntrypoint(s.Entrypoint) {
+			bad("entrypoint", "%q is not a rule path such as k8spspprivileged/violation", s.Entrypoint)
+		}
+	default:
+		bad("abi", "%q: must be staticlet or opa", s.ABI)
+	}
 	for i, g := range s.Match.Files {
 		if _, err := path.Match(g, ""); err != nil {
 			bad(fmt.Sprintf("match.files[%d]", i), "%q: %v", g, err)
@@ -212,4 +233,20 @@ func ValidateSpecs(specs []Spec, fldPath string) error {
 		seen[s.Name] = i
 	}
 	return errors.Join(errs...)
+}
+
+// validOPAEntrypoint reports whether e is a slash-separated rule path
+// (package segments and a rule name: letters, digits, underscores).
+func validOPAEntrypoint(e string) bool {
+	for _, part := range strings.Split(e, "/") {
+		if part == "" {
+			return false
+		}
+		for _, r := range part {
+			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
 }
