@@ -57,6 +57,10 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 		if info, err := latest.ctr.Info(ctx); err == nil {
 			cs.startedAt, cs.image = info.CreatedAt, info.Image
 		}
+		if img, err := latest.ctr.Image(ctx); err == nil {
+			// As pullImage names it, so the status of an adopted run does not change.
+			cs.imageID = img.Name() + "@" + img.Target().Digest.String()
+		}
 		if latest.labels[LabelCompleted] == "true" {
 			cs.completed = true
 			cs.terminated = &corev1.ContainerStateTerminated{Reason: "Completed", ContainerID: "containerd://" + latest.ctr.ID(), StartedAt: metav1.NewTime(cs.startedAt)}

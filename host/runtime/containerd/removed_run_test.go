@@ -146,9 +146,9 @@ func TestProbeVerdictsSurviveAgentRestart(t *testing.T) {
 		}
 		cs := st.ContainerStatuses[0]
 		if st.Phase != corev1.PodRunning || cs.State.Running == nil || cs.Started == nil || !*cs.Started || !cs.Ready ||
-			cs.RestartCount != 0 || cs.ContainerID != before.ContainerID {
-			t.Fatalf("status %d after the restart: phase %s, %s running %v started %v ready %v restarts %d; want the same run Running, started and ready",
-				seen, st.Phase, cs.ContainerID, cs.State.Running != nil, cs.Started, cs.Ready, cs.RestartCount)
+			cs.RestartCount != 0 || cs.ContainerID != before.ContainerID || cs.ImageID != before.ImageID {
+			t.Fatalf("status %d after the restart: phase %s, %s (image %q) running %v started %v ready %v restarts %d; want the same run (image %q) Running, started and ready",
+				seen, st.Phase, cs.ContainerID, cs.ImageID, cs.State.Running != nil, cs.Started, cs.Ready, cs.RestartCount, before.ImageID)
 		}
 	}
 	if seen == 0 {

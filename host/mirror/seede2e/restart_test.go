@@ -1,0 +1,232 @@
+package seede2e_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/staticlet/staticlet/host/admission"
+	"github.com/staticlet/staticlet/host/agent"
+	"github.com/staticlet/staticlet/host/desired"
+	"github.com/staticlet/staticlet/host/mirror"
+	"github.com/staticlet/staticlet/host/runtime/containerd"
+	"github.com/staticlet/staticlet/host/source"
+	"github.com/staticlet/staticlet/host/source/file"
+	"github.com/staticlet/staticlet/internal/testenv"
+	"github.com/staticlet/staticlet/internal/testenv/kubeapi"
+)
+
+// node is one staticlet process's worth of host side: the containerd runtime, the file watcher, the agent
+// and the mirror manager, on folders that outlive it, so a second one can take over as a restarted agent.
+type node struct {
+	rt     *containerd.Runtime
+	mgr    *mirror.Manager
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// nodeEnv is what stays across agent restarts: containerd, the API server, the manifest folder, the state
+// and log folders.
+type nodeEnv struct {
+	cluster *kubeapi.Cluster
+	rtOpts  containerd.Options
+	dir     string
+	image   string
+}
+
+func newNodeEnv(t *testing.T) nodeEnv {
+	t.Helper()
+	address := testenv.Containerd(t)
+	cluster := kubeapi.Start(t)
+	ns := fmt.Sprintf("stl-restart-%d-%s", os.Getpid(), t.Name())
+	image := testenv.ImportBusybox(t, address, ns)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Warn, Output: os.Stderr})
+	return nodeEnv{cluster: cluster, dir: t.TempDir(), image: image, rtOpts: containerd.Options{Address: address, Namespace: ns,
+		StateDir: t.TempDir(), PodLogDir: t.TempDir(), NodeName: cluster.NodeName, LoggerBinary: self, Logger: log.Named("runtime")}}
+}
+
+// start runs an agent; stop ends it, leaving its pods running for the next one to adopt.
+func (e nodeEnv) start(t *testing.T) *node {
+	t.Helper()
+	rt, err := containerd.New(e.rtOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := e.rtOpts.Logger
+	nodeOpts, err := mirror.HostNodeOptions(e.cluster.NodeName, mirror.NodeOptions{AgentVersion: "staticlet-test",
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := mirror.New(mirror.Config{Client: e.cluster.Node(t), NodeName: e.cluster.NodeName, RegisterNode: true, Node: nodeOpts,
+		RuntimeStatus: rt.PodStatus, Logger: log.Named("mirror")})
+	files := source.NewMailbox()
+	a := agent.New(agent.Config{
+		Runtime: rt, Pipeline: admission.New(admission.Options{NodeName: e.cluster.NodeName}),
+		Builder: desired.NewBuilder(100 * time.Millisecond), Sources: map[string]*source.Mailbox{source.NameFile: files},
+		Logger: log.Named("agent"), OnState: mirror.Hook(mgr),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{rt: rt, mgr: mgr, cancel: cancel, done: make(chan struct{}, 3)}
+	go func() {
+		_ = (&file.Watcher{Root: e.dir, Resync: time.Hour, Debounce: 10 * time.Millisecond}).Run(ctx, files)
+		n.done <- struct{}{}
+	}()
+	go func() { _ = a.Run(ctx); n.done <- struct{}{} }()
+	go func() { _ = mgr.Run(ctx); n.done <- struct{}{} }()
+	return n
+}
+
+func (n *node) stop(t *testing.T) {
+	t.Helper()
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	n.cancel = nil
+	for range 3 {
+		<-n.done
+	}
+	if f := n.mgr.Stats().Forbidden; f != 0 {
+		t.Errorf("the API server refused %d of staticlet's requests as the node identity", f)
+	}
+	if err := n.rt.Close(); err != nil {
+		t.Errorf("close runtime: %v", err)
+	}
+}
+
+// stopPods ends the agent and stops every pod it holds.
+func (n *node) stopPods(t *testing.T) {
+	n.cancel()
+	for range 3 {
+		<-n.done
+	}
+	n.cancel = func() {}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pods, _ := n.rt.ListPods(ctx)
+	for _, p := range pods {
+		_ = n.rt.StopPod(ctx, p.UID, 0)
+	}
+	n.rt.Close()
+	n.cancel = nil
+}
+
+func (e nodeEnv) write(t *testing.T, name, content string) {
+	t.Helper()
+	tmp := filepath.Join(e.dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(e.dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// probedManifest is the pod of the kubelet's "when kubelet restarts should not change container status"
+// test: one container with exec startup and readiness probes (initial delay 1 s, period 1 s).
+func probedManifest(name, image string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: container
+    image: %s
+    imagePullPolicy: Never
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    startupProbe:
+      exec: {command: ["true"]}
+      initialDelaySeconds: 1
+      periodSeconds: 1
+    readinessProbe:
+      exec: {command: ["true"]}
+      initialDelaySeconds: 1
+      periodSeconds: 1
+`, name, image)
+}
+
+// TestAgentRestartKeepsMirrorStatus ports the kubelet's node-conformance test "MirrorPod when kubelet restarts
+// should not change container status" (test/e2e_node/mirror_pod_test.go, v1.37.2): with the real containerd
+// runtime and the real kube-apiserver, every MODIFIED event of the mirror pod across an agent restart says
+// Running, and each container restartCount 0, started and ready.
+func TestAgentRestartKeepsMirrorStatus(t *testing.T) {
+	e := newNodeEnv(t)
+	n := e.start(t)
+	t.Cleanup(func() { n.stopPods(t) })
+	admin := e.cluster.Admin(t)
+	name := "static-pod-" + e.cluster.NodeName
+	e.write(t, "static.yaml", probedManifest("static-pod", e.image))
+	m := waitPod(t, admin, name, 90*time.Second, "Running 1/1", runningReady)
+	for _, cs := range m.Status.ContainerStatuses {
+		if cs.RestartCount != 0 || cs.Started == nil || !*cs.Started || !cs.Ready {
+			t.Fatalf("before the restart: %+v", cs)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := admin.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: m.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var events []*corev1.Pod
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Modified {
+				events = append(events, p)
+			} else if ev.Type == watch.Deleted {
+				events = append(events, nil)
+			}
+		}
+	}()
+
+	n.stop(t)
+	n = e.start(t)
+	// As the upstream test: let the restarted agent run a few seconds, longer than the probes' delays.
+	time.Sleep(5 * time.Second)
+	w.Stop()
+	<-collected
+	for i, p := range events {
+		if p == nil {
+			t.Fatalf("event %d: the mirror pod was deleted", i)
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			t.Errorf("event %d: phase %s, want Running", i, p.Status.Phase)
+		}
+		if len(p.Status.ContainerStatuses) < len(p.Spec.Containers) {
+			continue
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.RestartCount != 0 || cs.Started == nil || !*cs.Started || !cs.Ready {
+				t.Errorf("event %d: container %s restarts %d started %v ready %v; want 0, true, true", i, cs.Name, cs.RestartCount, cs.Started, cs.Ready)
+			}
+		}
+	}
+	t.Logf("%d MODIFIED events across the restart", len(events))
+
+	after := waitPod(t, admin, name, 10*time.Second, "Running 1/1", runningReady)
+	if after.UID != m.UID || after.Status.ContainerStatuses[0].ContainerID != m.Status.ContainerStatuses[0].ContainerID {
+		t.Errorf("after the restart: mirror %s, container %s; want the same mirror %s and run %s", after.UID,
+			after.Status.ContainerStatuses[0].ContainerID, m.UID, m.Status.ContainerStatuses[0].ContainerID)
+	}
+}
