@@ -230,3 +230,63 @@ func TestAgentRestartKeepsMirrorStatus(t *testing.T) {
 			after.Status.ContainerStatuses[0].ContainerID, m.UID, m.Status.ContainerStatuses[0].ContainerID)
 	}
 }
+
+// gracefulManifest is a pod whose container ignores SIGTERM, so a stop takes its whole grace period, as in
+// the kubelet's mirror_pod_grace_period_test.go (20 s there, 4 s here); version tells versions apart.
+func gracefulManifest(name, image, version string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  terminationGracePeriodSeconds: 4
+  containers:
+  - name: container
+    image: %s
+    imagePullPolicy: Never
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
+    env: [{name: VERSION, value: %q}]
+`, name, image, version)
+}
+
+// TestMirrorFollowsTerminatingPod ports the kubelet's node-conformance tests "mirror pod termination should
+// satisfy grace period when static pod is deleted" and "... when static pod is updated"
+// (test/e2e_node/mirror_pod_grace_period_test.go, v1.37.2) with the real containerd runtime: while the old
+// pod's container is in its grace period the mirror keeps its UID and shows Running; an edit then gets a new
+// mirror, Running the new version; a removal deletes the mirror once the container is gone.
+func TestMirrorFollowsTerminatingPod(t *testing.T) {
+	e := newNodeEnv(t)
+	n := e.start(t)
+	t.Cleanup(func() { n.stopPods(t) })
+	admin := e.cluster.Admin(t)
+	name := "graceful-pod-" + e.cluster.NodeName
+	e.write(t, "graceful.yaml", gracefulManifest("graceful-pod", e.image, "1"))
+	m := waitPod(t, admin, name, 90*time.Second, "Running 1/1", runningReady)
+
+	holds := func(uid string, d time.Duration) {
+		t.Helper()
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			p := waitPod(t, admin, name, time.Second, "present", func(p *corev1.Pod) bool { return true })
+			if p == nil {
+				t.Fatalf("during the grace period the mirror is gone, want uid %s Running", uid)
+			}
+			if string(p.UID) != uid || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+				t.Fatalf("during the grace period the mirror is uid %s %s (deleting: %v), want uid %s Running", p.UID, p.Status.Phase, p.DeletionTimestamp != nil, uid)
+			}
+		}
+	}
+	e.write(t, "graceful.yaml", gracefulManifest("graceful-pod", e.image, "2"))
+	holds(string(m.UID), 3*time.Second)
+	m2 := waitPod(t, admin, name, 30*time.Second, "the new version Running", func(p *corev1.Pod) bool {
+		return runningReady(p) && p.UID != m.UID && p.Spec.Containers[0].Env[0].Value == "2"
+	})
+	if m2.Status.ContainerStatuses[0].ContainerID == m.Status.ContainerStatuses[0].ContainerID {
+		t.Errorf("the new version's mirror shows the old run %s", m.Status.ContainerStatuses[0].ContainerID)
+	}
+
+	if err := os.Remove(filepath.Join(e.dir, "graceful.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	holds(string(m2.UID), 3*time.Second)
+	waitPod(t, admin, name, 30*time.Second, "removed once its container is gone", func(p *corev1.Pod) bool { return p == nil })
+}
