@@ -1,6 +1,7 @@
 package mirror_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -55,5 +56,36 @@ func waitRuntime(t *testing.T, rt *fake.Runtime, cond func(*fake.Runtime) bool) 
 		if time.Now().After(end) {
 			t.Fatalf("runtime: condition not met within %s; calls %+v", converge, rt.Calls())
 		}
+	}
+}
+
+// TestRewritesDuringTerminationStartOnlyTheNewest ports the kubelet's node-conformance test "should update a
+// static pod when the static pod is updated multiple times during the graceful termination period"
+// (mirror_pod_grace_period_test.go): a file rewritten 30 times while the running version is in its grace
+// period starts only the newest version once the old one is gone, and its mirror replaces the old one once:
+// no intermediate version runs or gets a mirror.
+func TestRewritesDuringTerminationStartOnlyTheNewest(t *testing.T) {
+	s := startStack(t, stackOptions{registerNode: true})
+	const stop = 3 * time.Second
+	s.rt.StopDelay = stop
+	name := "graceful-pod-" + s.node
+	s.write("graceful.yaml", manifest("graceful-pod", "busybox:1"))
+	m := s.waitPod(name, converge, "Running and Ready", runningReady)
+	creates := s.mgr.Stats().Creates
+
+	const rewrites = 30
+	for i := range rewrites {
+		s.write("graceful.yaml", manifest("graceful-pod", fmt.Sprintf("image-%d", i)))
+		time.Sleep(50 * time.Millisecond)
+	}
+	newest := fmt.Sprintf("image-%d", rewrites-1)
+	s.waitPod(name, converge+stop, "the newest version Running", func(p *corev1.Pod) bool {
+		return newMirror(m.UID)(p) && runningReady(p) && p.Spec.Containers[0].Image == newest
+	})
+	if got := runtimeStarts(s.rt); got != 2 {
+		t.Errorf("runtime starts = %d, want 2 (the first version and the newest); calls %+v", got, s.rt.Calls())
+	}
+	if got := s.mgr.Stats().Creates - creates; got != 1 {
+		t.Errorf("mirror creates after the rewrites = %d, want 1 (the newest version's)", got)
 	}
 }
