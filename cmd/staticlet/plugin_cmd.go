@@ -45,7 +45,7 @@ func (f *pluginFlags) registerPlugin(cmd *cobra.Command) {
 	fs.StringVar(&f.memoryLimit, "memory-limit", "16Mi", "the plugin's memory cap")
 	fs.StringVar(&f.cacheDir, "cache-dir", defaultPluginCacheDir(), "compilation cache folder (empty: none)")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "show the plugin's log messages")
-	fs.StringVar(&f.abi, "abi", "", "the module's interface: staticlet (default) or opa (an `opa build -t wasm` module)")
+	fs.StringVar(&f.abi, "abi", "", "the module's interface: staticlet (default) or opa (a module built by opa build -t wasm)")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "with --abi opa: the entrypoint to evaluate, e.g. k8spspprivileged/violation")
 	_ = cmd.MarkFlagRequired("plugin")
 }

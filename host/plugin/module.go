@@ -203,6 +203,9 @@ func loadPlugin(ctx context.Context, spec Spec, index int, info moduleInfo, opts
 		}
 		return p, nil
 	}
+	if err := checkImports(p.compiled); err != nil {
+		return nil, err
+	}
 	exports := p.compiled.ExportedFunctions()
 	for _, name := range []string{exportABIVersion, exportAlloc} {
 		if _, ok := exports[name]; !ok {
