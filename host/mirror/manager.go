@@ -627,7 +627,7 @@ func (m *Manager) reportRejections(rejected []Rejection) {
 			} else {
 				mp = m.created[r.PodKey]
 			}
-			if mp != nil && mirrorpod.IsMirror(mp) {
+			if mp != nil && mirrorpod.IsOurs(mp) {
 				ref = mp
 				msg += "; the last good version keeps running"
 			}

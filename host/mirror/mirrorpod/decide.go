@@ -62,6 +62,16 @@ type Decision struct {
 	Reason string
 }
 
+// AnnotationCreatedBy marks the mirror pods staticlet creates, next to the kubelet's config.mirror: staticlet
+// deletes, patches and recreates only pods carrying it, so a kubelet's mirror pods on the same node are
+// never touched.
+const AnnotationCreatedBy = "staticlet.dev/mirror"
+
+// IsOurs reports whether p is a mirror pod staticlet created: config.mirror and AnnotationCreatedBy "true".
+func IsOurs(p *corev1.Pod) bool {
+	return IsMirror(p) && p.Annotations[AnnotationCreatedBy] == "true"
+}
+
 // IsMirror reports whether p is a mirror pod: the kubelet's test, the config.mirror annotation.
 func IsMirror(p *corev1.Pod) bool {
 	if p == nil {
@@ -86,7 +96,7 @@ func Hash(static *corev1.Pod) string {
 // none): as the kubelet does, its mirror stays (same UID, that pod's status) until the containers are
 // gone, and only then is it deleted or replaced by the new version's mirror.
 func Decide(static, actual *corev1.Pod, nodeName string, nodeUID types.UID, orphansAllowed bool, terminating string) Decision {
-	mirrorsTerminating := terminating != "" && IsMirror(actual) && actual.DeletionTimestamp == nil &&
+	mirrorsTerminating := terminating != "" && IsOurs(actual) && actual.DeletionTimestamp == nil &&
 		actual.Annotations[pod.AnnotationConfigMirror] == terminating && ownedByNode(actual, nodeName, nodeUID)
 	switch {
 	case mirrorsTerminating:
@@ -97,6 +107,8 @@ func Decide(static, actual *corev1.Pod, nodeName string, nodeUID types.UID, orph
 		return Decision{Action: Nothing}
 	case static == nil && !IsMirror(actual):
 		return Decision{Action: Nothing, Reason: "not a mirror pod"}
+	case static == nil && !IsOurs(actual):
+		return Decision{Action: Nothing, Reason: "a mirror pod staticlet did not create (another agent's)"}
 	case static == nil && !orphansAllowed:
 		return Decision{Action: Nothing, Reason: "no static pod owns it yet; waiting for every source to list"}
 	case static == nil:
@@ -105,6 +117,8 @@ func Decide(static, actual *corev1.Pod, nodeName string, nodeUID types.UID, orph
 		return Decision{Action: Create, Reason: "mirror pod is missing"}
 	case !IsMirror(actual):
 		return Decision{Action: Conflict, Reason: fmt.Sprintf("pod %s/%s exists and is not a mirror pod", actual.Namespace, actual.Name)}
+	case !IsOurs(actual):
+		return Decision{Action: Conflict, Reason: fmt.Sprintf("pod %s/%s is a mirror pod staticlet did not create (another agent's, or an earlier staticlet's without %s)", actual.Namespace, actual.Name, AnnotationCreatedBy)}
 	case actual.DeletionTimestamp != nil:
 		return Decision{Action: Recreate, Reason: "mirror pod is being deleted"}
 	}
@@ -132,7 +146,7 @@ func NodeOwnerReference(nodeName string, nodeUID types.UID) metav1.OwnerReferenc
 }
 
 // BuildMirror is the mirror pod of a static pod, as the kubelet makes it: a copy with the config.mirror
-// annotation set to the config hash, bound to the node, with exactly one owner reference (the Node, with
+// annotation set to the config hash (and AnnotationCreatedBy, staticlet's mark), bound to the node, with exactly one owner reference (the Node, with
 // its real UID, controller: true). The API server assigns the mirror its own UID.
 func BuildMirror(static *corev1.Pod, nodeName string, nodeUID types.UID) *corev1.Pod {
 	m := static.DeepCopy()
@@ -142,11 +156,12 @@ func BuildMirror(static *corev1.Pod, nodeName string, nodeUID types.UID) *corev1
 	m.CreationTimestamp = metav1.Time{}
 	m.ManagedFields = nil
 	m.Status = corev1.PodStatus{}
-	m.Annotations = make(map[string]string, len(static.Annotations)+1)
+	m.Annotations = make(map[string]string, len(static.Annotations)+2)
 	for k, v := range static.Annotations {
 		m.Annotations[k] = v
 	}
 	m.Annotations[pod.AnnotationConfigMirror] = Hash(static)
+	m.Annotations[AnnotationCreatedBy] = "true"
 	m.Spec.NodeName = nodeName
 	m.OwnerReferences = []metav1.OwnerReference{NodeOwnerReference(nodeName, nodeUID)}
 	return m

@@ -34,6 +34,16 @@ func apiMirror(hash string, mutate func(*corev1.Pod)) *corev1.Pod {
 	return m
 }
 
+// foreignMirror is a mirror pod another agent (a kubelet) created: the same shape, without staticlet's mark.
+func foreignMirror(hash string, mutate func(*corev1.Pod)) *corev1.Pod {
+	return apiMirror(hash, func(p *corev1.Pod) {
+		delete(p.Annotations, AnnotationCreatedBy)
+		if mutate != nil {
+			mutate(p)
+		}
+	})
+}
+
 func TestBuildMirror(t *testing.T) {
 	s := staticPod("abc")
 	m := BuildMirror(s, testNode, testNodeUID)
@@ -46,6 +56,9 @@ func TestBuildMirror(t *testing.T) {
 	o := m.OwnerReferences[0]
 	if o.APIVersion != "v1" || o.Kind != "Node" || o.Name != testNode || o.UID != testNodeUID || o.Controller == nil || !*o.Controller {
 		t.Errorf("owner = %+v", o)
+	}
+	if !IsOurs(m) || m.Annotations[AnnotationCreatedBy] != "true" {
+		t.Errorf("mirror annotations %v: want staticlet's mark %s=true", m.Annotations, AnnotationCreatedBy)
 	}
 	if _, ok := s.Annotations[pod.AnnotationConfigMirror]; ok {
 		t.Error("BuildMirror changed the static pod's annotations")
@@ -90,6 +103,16 @@ func TestDecide(t *testing.T) {
 		{"stopping pod's mirror of an older Node", nil, apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].UID = "old-node" }), true, Delete, "abc"},
 		{"another pod stopping", nil, apiMirror("abc", nil), true, Delete, "xyz"},
 		{"regular pod, a version stopping", nil, apiMirror("abc", func(p *corev1.Pod) { delete(p.Annotations, pod.AnnotationConfigMirror) }), true, Nothing, "abc"},
+		// Another agent's mirror pod (a kubelet's on the same node: no staticlet mark) is never deleted,
+		// patched or recreated, whatever it holds.
+		{"another agent's mirror, no static pod", nil, foreignMirror("abc", nil), true, Nothing, ""},
+		{"another agent's mirror, a version stopping", nil, foreignMirror("abc", nil), true, Nothing, "abc"},
+		{"another agent's mirror of a stopping version, new one wanted", staticPod("new"), foreignMirror("abc", nil), true, Conflict, "abc"},
+		{"another agent's mirror holds the name, same hash", staticPod("abc"), foreignMirror("abc", nil), true, Conflict, ""},
+		{"another agent's mirror holds the name, other hash", staticPod("new"), foreignMirror("old", nil), true, Conflict, ""},
+		{"another agent's mirror being deleted", staticPod("abc"), foreignMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Conflict, ""},
+		{"another agent's mirror of an older Node", staticPod("abc"), foreignMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].UID = "old-node" }), true, Conflict, ""},
+		{"the mark not \"true\"", nil, apiMirror("abc", func(p *corev1.Pod) { p.Annotations[AnnotationCreatedBy] = "false" }), true, Nothing, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
