@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/hashicorp/go-hclog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -283,10 +286,98 @@ func TestMirrorFollowsTerminatingPod(t *testing.T) {
 	if m2.Status.ContainerStatuses[0].ContainerID == m.Status.ContainerStatuses[0].ContainerID {
 		t.Errorf("the new version's mirror shows the old run %s", m.Status.ContainerStatuses[0].ContainerID)
 	}
+	// As "MirrorPod (Pod Generation) mirror pod: update container image" checks after the update.
+	if m2.Generation != 1 || m2.Status.ObservedGeneration != 0 {
+		t.Errorf("updated mirror: generation %d, status.observedGeneration %d; want 1 and 0", m2.Generation, m2.Status.ObservedGeneration)
+	}
 
 	if err := os.Remove(filepath.Join(e.dir, "graceful.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	holds(string(m2.UID), 3*time.Second)
 	waitPod(t, admin, name, 30*time.Second, "removed once its container is gone", func(p *corev1.Pod) bool { return p == nil })
+}
+
+// removeRun deletes one container run from containerd behind the agent's back (crictl rm in the upstream
+// tests).
+func (e nodeEnv) removeRun(t *testing.T, apiContainerID string) {
+	t.Helper()
+	c, err := client.New(e.rtOpts.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := namespaces.WithNamespace(context.Background(), e.rtOpts.Namespace)
+	ctr, err := c.LoadContainer(ctx, strings.TrimPrefix(apiContainerID, "containerd://"))
+	if err != nil {
+		t.Fatalf("load %s: %v", apiContainerID, err)
+	}
+	if task, err := ctr.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil {
+			t.Fatalf("delete task of %s: %v", apiContainerID, err)
+		}
+	}
+	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil {
+		t.Fatalf("delete %s: %v", apiContainerID, err)
+	}
+}
+
+// TestRemovedRunsAfterAgentRestart ports the kubelet's node-conformance tests "StaticPod when the static pod
+// has init container should be ready after init container is removed and kubelet restarts" and "... has
+// sidecar container should be ready after sidecar container is removed and kubelet restarts"
+// (test/e2e_node/static_pod_test.go, v1.37.2), through the mirror pod, one pod each.
+func TestRemovedRunsAfterAgentRestart(t *testing.T) {
+	e := newNodeEnv(t)
+	n := e.start(t)
+	t.Cleanup(func() { n.stopPods(t) })
+	admin := e.cluster.Admin(t)
+	e.write(t, "init.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: static-init}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers: [{name: init, image: %[1]s, imagePullPolicy: Never, command: [ls]}]
+  containers: [{name: main, image: %[1]s, imagePullPolicy: Never, command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]}]
+`, e.image))
+	e.write(t, "sidecar.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: static-sidecar}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers: [{name: init, image: %[1]s, imagePullPolicy: Never, restartPolicy: Always, command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]}]
+  containers: [{name: main, image: %[1]s, imagePullPolicy: Never, command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]}]
+`, e.image))
+	initName, sidecarName := "static-init-"+e.cluster.NodeName, "static-sidecar-"+e.cluster.NodeName
+	initPod := waitPod(t, admin, initName, 90*time.Second, "init container Completed", func(p *corev1.Pod) bool {
+		if p == nil || len(p.Status.InitContainerStatuses) != 1 {
+			return false
+		}
+		term := p.Status.InitContainerStatuses[0].State.Terminated
+		return term != nil && term.Reason == "Completed" && term.ExitCode == 0 && term.ContainerID != ""
+	})
+	sidecarPod := waitPod(t, admin, sidecarName, 90*time.Second, "sidecar running", func(p *corev1.Pod) bool {
+		return p != nil && len(p.Status.InitContainerStatuses) == 1 && p.Status.InitContainerStatuses[0].State.Running != nil
+	})
+	sidecarID := sidecarPod.Status.InitContainerStatuses[0].ContainerID
+
+	n.stop(t)
+	e.removeRun(t, initPod.Status.InitContainerStatuses[0].State.Terminated.ContainerID)
+	e.removeRun(t, sidecarID)
+	n = e.start(t)
+
+	waitPod(t, admin, initName, 60*time.Second, "init container reported as the kubelet reports a lost one", func(p *corev1.Pod) bool {
+		if p == nil || len(p.Status.InitContainerStatuses) != 1 {
+			return false
+		}
+		term := p.Status.InitContainerStatuses[0].State.Terminated
+		return term != nil && term.Reason == "Completed" && term.ExitCode == 0 &&
+			strings.Contains(term.Message, "Unable to get init container status")
+	})
+	waitPod(t, admin, sidecarName, 60*time.Second, "sidecar restarted under a new container ID", func(p *corev1.Pod) bool {
+		if p == nil || len(p.Status.InitContainerStatuses) != 1 {
+			return false
+		}
+		cs := p.Status.InitContainerStatuses[0]
+		return cs.State.Running != nil && cs.ContainerID != "" && cs.ContainerID != sidecarID
+	})
 }
