@@ -251,3 +251,55 @@ func BenchmarkHostileStop(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeadlineOverheadInterleaved is the figure the 1.2x target is
+// judged by: the same module with no deadline check and with the default
+// checks, loaded side by side and called alternately, so both see the same
+// machine load. It reports each p50 and their ratio.
+func BenchmarkDeadlineOverheadInterleaved(b *testing.B) {
+	for _, g := range []struct {
+		name string
+		spec func(testing.TB) Spec
+	}{
+		{"go", denyPrivilegedSpec},
+		{"c", func(t testing.TB) Spec {
+			return Spec{Name: "c-example", Path: plugintest.BuildC(t, "plugins/c-example/deny_host_network.c", "-O2")}
+		}},
+	} {
+		b.Run(g.name, func(b *testing.B) {
+			floor := benchChain(b, Options{noTimeouts: true}, g.spec(b))
+			checked := benchChain(b, Options{}, g.spec(b))
+			ctx := context.Background()
+			call := func(c *Chain) time.Duration {
+				start := time.Now()
+				res, err := c.Validate(ctx, seedRequest)
+				if err != nil || !res.Allowed {
+					b.Fatalf("validate: %+v %v", res, err)
+				}
+				return time.Since(start)
+			}
+			for range 50 {
+				call(floor)
+				call(checked)
+			}
+			var floorTimes, checkedTimes []time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				if i%2 == 0 {
+					floorTimes = append(floorTimes, call(floor))
+					checkedTimes = append(checkedTimes, call(checked))
+				} else {
+					checkedTimes = append(checkedTimes, call(checked))
+					floorTimes = append(floorTimes, call(floor))
+				}
+			}
+			b.StopTimer()
+			slices.Sort(floorTimes)
+			slices.Sort(checkedTimes)
+			f, c := floorTimes[len(floorTimes)/2], checkedTimes[len(checkedTimes)/2]
+			b.ReportMetric(float64(f.Nanoseconds())/1e3, "floor-p50-us")
+			b.ReportMetric(float64(c.Nanoseconds())/1e3, "checked-p50-us")
+			b.ReportMetric(float64(c)/float64(f), "ratio")
+		})
+	}
+}

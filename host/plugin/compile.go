@@ -178,7 +178,7 @@ func instrumentedPath(cacheDir, digest string) string {
 	return filepath.Join(cacheDir, instrumentVersion+"-"+digest+".wasm")
 }
 
-const instrumentVersion = "interrupt-v3"
+const instrumentVersion = "interrupt-v5"
 
 func writeFileAtomic(path string, data []byte) error {
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())

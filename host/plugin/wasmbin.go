@@ -16,8 +16,10 @@ var wasmHeader = []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
 
 // Section ids of the WebAssembly binary format.
 const (
-	sectionCustom = 0
-	sectionImport = 2
+	sectionCustom   = 0
+	sectionType     = 1
+	sectionImport   = 2
+	sectionFunction = 3
 	sectionMemory = 5
 	sectionGlobal = 6
 	sectionExport = 7
@@ -101,9 +103,10 @@ func customSection(module []byte, name string) ([]byte, bool) {
 }
 
 // instrument returns module with two globals added, an exported interrupt
-// flag and an internal fuel counter, and this check at the top of every loop
-// body and at the entry of every function that contains a call (unless its
-// body starts with a loop, whose check then runs first anyway):
+// flag and an internal fuel counter, a scratch local in every function, and
+// this check at the top of every loop body and at the entry of every
+// function that contains a call (unless its body starts with a loop, whose
+// check then runs first anyway):
 //
 //	fuel -= 1
 //	if fuel == 0 {
@@ -143,8 +146,30 @@ func instrument(module []byte) ([]byte, error) {
 	importedGlobals, localGlobals := uint32(0), uint32(0)
 	hasMemory := false
 	globalAt, exportAt, startAt, codeAt := -1, -1, -1, -1
+	var paramCounts []uint32 // per local function
+	var typeParams []uint32  // per type
 	for i, s := range sections {
 		switch s.id {
+		case sectionType:
+			if typeParams, err = readTypeParams(s.body); err != nil {
+				return nil, err
+			}
+		case sectionFunction:
+			r := reader{b: s.body}
+			n, err := r.u32()
+			if err != nil {
+				return nil, err
+			}
+			for range n {
+				t, err := r.u32()
+				if err != nil {
+					return nil, err
+				}
+				if int(t) >= len(typeParams) {
+					return nil, fmt.Errorf("%w: function type %d out of range", ErrInvalidModule, t)
+				}
+				paramCounts = append(paramCounts, typeParams[t])
+			}
 		case sectionImport:
 			var memories uint32
 			if importedGlobals, memories, err = countImports(s.body); err != nil {
@@ -174,7 +199,7 @@ func instrument(module []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the module has no memory", ErrInvalidModule)
 	}
 	index := importedGlobals + localGlobals // the interrupt flag; index+1 is the fuel
-	code, err := instrumentCode(sections[codeAt].body, index, index+1)
+	code, err := instrumentCode(sections[codeAt].body, index, index+1, paramCounts)
 	if err != nil {
 		return nil, err
 	}
@@ -276,26 +301,74 @@ func countImports(body []byte) (globals, memories uint32, err error) {
 	return globals, memories, nil
 }
 
-func instrumentCode(body []byte, flag, fuel uint32) ([]byte, error) {
+// readTypeParams returns the number of parameters of each function type.
+func readTypeParams(body []byte) ([]uint32, error) {
 	r := reader{b: body}
-	count, err := r.u32()
+	n, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
+	out := make([]uint32, 0, n)
+	for range n {
+		form, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		if form != 0x60 {
+			return nil, fmt.Errorf("%w: type form %#x", errUnsupportedOpcode, form)
+		}
+		params, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.bytes(int(params)); err != nil { // one byte per value type
+			return nil, err
+		}
+		results, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.bytes(int(results)); err != nil {
+			return nil, err
+		}
+		out = append(out, params)
+	}
+	return out, nil
+}
+
+// makeCheck returns the check sequence of one function: count down the
+// module-wide fuel global (through scratch, a local instrumentFunction adds,
+// which saves reading the global back), and every interruptCheckInterval
+// checks leave for Go and trap if the interrupt flag is set. A per-frame
+// counter in a local for loops was measured too: no faster with wazero's
+// compiler (docs/RATIONALE.md).
+func makeCheck(flag, fuel, scratch uint32) []byte {
 	g := func(op byte, index uint32) []byte { return binary.AppendUvarint([]byte{op}, uint64(index)) }
 	var check []byte
-	check = append(check, g(0x23, fuel)...) // global.get fuel
-	check = append(check, 0x41, 0x01, 0x6b) // i32.const 1; i32.sub
-	check = append(check, g(0x24, fuel)...) // global.set fuel
-	check = append(check, g(0x23, fuel)...) // global.get fuel
-	check = append(check, 0x45, 0x04, 0x40) // i32.eqz; if
-	check = append(check, 0x41)             // i32.const interval
+	check = append(check, g(0x23, fuel)...)    // global.get fuel
+	check = append(check, 0x41, 0x01, 0x6b)    // i32.const 1; i32.sub
+	check = append(check, g(0x22, scratch)...) // local.tee scratch
+	check = append(check, g(0x24, fuel)...)    // global.set fuel
+	check = append(check, g(0x20, scratch)...) // local.get scratch
+	check = append(check, 0x45, 0x04, 0x40)    // i32.eqz; if
+	check = append(check, 0x41)                // i32.const interval
 	check = append(check, sleb32(interruptCheckInterval)...)
 	check = append(check, g(0x24, fuel)...)             // global.set fuel
 	check = append(check, 0x41, 0x00, 0x40, 0x00, 0x1a) // memory.grow(0); drop
 	check = append(check, g(0x23, flag)...)             // global.get interrupt
 	check = append(check, 0x04, 0x40, 0x00, 0x0b)       // if; unreachable; end
-	check = append(check, 0x0b)                         // end
+	return append(check, 0x0b)                          // end
+}
+
+func instrumentCode(body []byte, flag, fuel uint32, params []uint32) ([]byte, error) {
+	r := reader{b: body}
+	count, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	if int(count) != len(params) {
+		return nil, fmt.Errorf("%w: %d function bodies for %d functions", ErrInvalidModule, count, len(params))
+	}
 	out := binary.AppendUvarint(make([]byte, 0, len(body)+len(body)/16), uint64(count))
 	var fn []byte
 	for i := range count {
@@ -307,7 +380,7 @@ func instrumentCode(body []byte, flag, fuel uint32) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		fn, err = instrumentFunction(fn[:0], src, check, flag)
+		fn, err = instrumentFunction(fn[:0], src, params[i], flag, fuel, flag)
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
@@ -317,29 +390,39 @@ func instrumentCode(body []byte, flag, fuel uint32) ([]byte, error) {
 	return out, nil
 }
 
-// instrumentFunction copies one function body, inserting check after the
-// block type of every loop instruction and, when the function contains a
-// call and does not start with a loop, at its entry. It must decode every
-// immediate to tell opcodes from operand bytes; an opcode it does not know
-// (threads, exception handling) makes the module unloadable, since a module
-// without the checks could run past its deadline. globals is the number of
-// globals the uploaded module has: an index at or above it would name the
-// state instrument adds.
-func instrumentFunction(out, src, check []byte, globals uint32) ([]byte, error) {
+// instrumentFunction copies one function body with one i32 local added
+// (the check's scratch), inserting the check after the block type of every
+// loop instruction and, when the function contains a call and does not
+// start with a loop (whose check then runs first anyway), at its start. It must decode every immediate to tell opcodes from
+// operand bytes; an opcode it does not know (threads, exception handling)
+// makes the module unloadable, since a module without the checks could run
+// past its deadline. globals is the number of globals the uploaded module
+// has: an index at or above it would name the state instrument adds.
+func instrumentFunction(out, src []byte, params, flag, fuel, globals uint32) ([]byte, error) {
 	r := reader{b: src}
-	locals, err := r.u32()
+	groups, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
-	for range locals {
-		if _, err := r.u32(); err != nil {
+	groupsEnd := r.i
+	locals := uint64(params)
+	for range groups {
+		n, err := r.u32()
+		if err != nil {
 			return nil, err
 		}
+		locals += uint64(n)
 		if _, err := r.byte(); err != nil {
 			return nil, err
 		}
 	}
-	out = append(out, src[:r.i]...)
+	if locals >= 1<<31 {
+		return nil, fmt.Errorf("%w: too many locals", ErrInvalidModule)
+	}
+	check := makeCheck(flag, fuel, uint32(locals))
+	out = binary.AppendUvarint(out, uint64(groups)+1)
+	out = append(out, src[groupsEnd:r.i]...)
+	out = append(out, 0x01, 0x7f) // one i32: the scratch
 	entryAt := len(out)
 	r.start = r.i
 	startsWithLoop := r.i < len(r.b) && r.b[r.i] == 0x03
