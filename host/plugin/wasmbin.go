@@ -20,11 +20,11 @@ const (
 	sectionType     = 1
 	sectionImport   = 2
 	sectionFunction = 3
-	sectionMemory = 5
-	sectionGlobal = 6
-	sectionExport = 7
-	sectionStart  = 8
-	sectionCode   = 10
+	sectionMemory   = 5
+	sectionGlobal   = 6
+	sectionExport   = 7
+	sectionStart    = 8
+	sectionCode     = 10
 )
 
 // interruptExport is the name under which instrument exports the global the

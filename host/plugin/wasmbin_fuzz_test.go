@@ -60,4 +60,3 @@ func hasMetadata(module []byte) bool {
 	_, ok := customSection(module, MetadataSection)
 	return ok
 }
-
