@@ -103,6 +103,8 @@ func Decide(static, actual *corev1.Pod, nodeName string, nodeUID types.UID, orph
 		return Decision{Action: SyncTerminating, Reason: "the pod it mirrors is terminating; the mirror stays until its containers are gone"}
 	case static != nil && actual == nil && terminating != "":
 		return Decision{Action: Wait, Reason: "the previous version is terminating; the new mirror comes once it is gone"}
+	case static != nil && terminating != "" && IsOurs(actual) && actual.Annotations[pod.AnnotationConfigMirror] != Hash(static):
+		return Decision{Action: Delete, Reason: "mirror of neither the terminating version nor the new one; the new mirror comes once the old version is gone"}
 	case static == nil && actual == nil:
 		return Decision{Action: Nothing}
 	case static == nil && !IsMirror(actual):
@@ -123,6 +125,11 @@ func Decide(static, actual *corev1.Pod, nodeName string, nodeUID types.UID, orph
 		return Decision{Action: Recreate, Reason: "mirror pod is being deleted"}
 	}
 	if got, want := actual.Annotations[pod.AnnotationConfigMirror], Hash(static); got != want {
+		if !orphansAllowed {
+			// A restarted agent does not know yet whether the version this mirror shows still runs
+			// (edited while the agent was down): once it does, that version is terminating or gone.
+			return Decision{Action: Nothing, Reason: fmt.Sprintf("mirror pod has hash %q, the static pod %q; waiting for the agent to know what runs", got, want)}
+		}
 		return Decision{Action: Recreate, Reason: fmt.Sprintf("mirror pod has hash %q, the static pod %q", got, want)}
 	}
 	if !ownedByNode(actual, nodeName, nodeUID) {

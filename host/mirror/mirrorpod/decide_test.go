@@ -81,6 +81,7 @@ func TestDecide(t *testing.T) {
 		{"current mirror", staticPod("abc"), apiMirror("abc", nil), true, SyncStatus, ""},
 		{"terminating mirror (default grace delete)", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Recreate, ""},
 		{"stale hash", staticPod("new"), apiMirror("old", nil), true, Recreate, ""},
+		{"stale hash before sync: the old version may still run", staticPod("new"), apiMirror("old", nil), false, Nothing, ""},
 		{"owner uid of an older Node", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].UID = "old-node" }), true, Recreate, ""},
 		{"two owners", staticPod("abc"), apiMirror("abc", func(p *corev1.Pod) {
 			p.OwnerReferences = append(p.OwnerReferences, p.OwnerReferences[0])
@@ -98,6 +99,8 @@ func TestDecide(t *testing.T) {
 		{"updated pod, old version stopping", staticPod("new"), apiMirror("old", nil), true, SyncTerminating, "old"},
 		{"updated pod, old mirror gone while it stops", staticPod("new"), nil, true, Wait, "old"},
 		{"updated pod, new mirror already there", staticPod("new"), apiMirror("new", nil), true, SyncStatus, "old"},
+		{"updated pod, old mirror deleted while it stops", staticPod("new"), apiMirror("old", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Delete, "old"},
+		{"updated pod, a third version's mirror while the old stops", staticPod("new"), apiMirror("older", nil), true, Delete, "old"},
 		// What is not that version's mirror, or is being deleted, is handled as before.
 		{"stopping pod's mirror being deleted", nil, apiMirror("abc", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true, Delete, "abc"},
 		{"stopping pod's mirror of an older Node", nil, apiMirror("abc", func(p *corev1.Pod) { p.OwnerReferences[0].UID = "old-node" }), true, Delete, "abc"},
