@@ -17,11 +17,13 @@
 //     UTS namespaces created by staticlet itself (sandbox.go,
 //     namespaces_linux.go) that every container of the pod joins; the
 //     network one is attached to the pod network through CNI (network.go,
-//     package cni), and the pod's IPs are kept in network.json;
-//   - one containerd container per container run, labelled with the pod UID,
-//     namespace/name, config hash, container name, restart count and grace
-//     period (labels.go), so a restarted agent adopts running containers
-//     rather than restarting or duplicating them;
+//     package cni), and the pod's IPs are kept in network.json, the probes'
+//     verdicts on the current runs in probe-verdicts.json (verdicts.go);
+//   - one containerd container per container run (its ID unique per run),
+//     labelled with the pod UID, namespace/name, config hash, container
+//     name, restart count and grace period (labels.go), so a restarted
+//     agent adopts running containers rather than restarting or
+//     duplicating them;
 //   - log files in the CRI format written by a logging process the shim
 //     starts for each container (package podlogs), so logs keep flowing
 //     while the agent is down.
