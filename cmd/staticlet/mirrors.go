@@ -22,7 +22,8 @@ import (
 // rt's in-memory pod status, so container restarts reach the mirror without waiting for the agent's loop.
 func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, countCall func(verb, outcome string), log hclog.Logger) (func(agent.StateSnapshot), func(reason, message string), <-chan struct{}, error) {
 	done := make(chan struct{})
-	if s.Kubeconfig == "" {
+	// In mode kubeletFront the kubelet keeps the mirror pods.
+	if s.Kubeconfig == "" || s.Mode == config.ModeKubeletFront {
 		close(done)
 		return nil, nil, done, nil
 	}

@@ -101,12 +101,23 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	var rt agent.Runtime
 	var pingRuntime func(context.Context) error
 	var caps containerd.Capabilities
+	var frontRT *kubeletFront
 	if dryRun {
 		var err error
 		if caps, err = runtimeCapabilities(settings); err != nil {
 			return usageError(err)
 		}
 		rt = dryrun.New(log)
+	} else if settings.Mode == config.ModeKubeletFront {
+		var err error
+		if caps, err = runtimeCapabilities(settings); err != nil {
+			return usageError(err)
+		}
+		f, err := newFront(settings, log)
+		if err != nil {
+			return usageError(err)
+		}
+		frontRT, rt = &f, f.rt
 	} else {
 		logger, err := loggerBinary()
 		if err != nil {
@@ -221,6 +232,13 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 		go func() {
 			if err := srv.Run(ctx); err != nil {
 				log.Error("metrics server failed", "error", err)
+			}
+		}()
+	}
+	if frontRT != nil {
+		go func() {
+			if err := serveFront(ctx, settings, *frontRT, a, log); err != nil {
+				log.Error("kubelet front failed", "error", err)
 			}
 		}()
 	}

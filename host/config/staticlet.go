@@ -43,6 +43,19 @@ const (
 	// filesystem event before it rescans, so a burst of events from one save
 	// costs one scan.
 	DefaultDebounce = 20 * time.Millisecond
+	// DefaultFrontAddress is where the kubelet front serves its pod list
+	// (staticPodURL http://127.0.0.1:10358/pods).
+	DefaultFrontAddress = "127.0.0.1:10358"
+)
+
+// Modes: how staticlet runs the pods it admits.
+const (
+	// ModeStandalone runs them on containerd and keeps their mirror pods
+	// (the default).
+	ModeStandalone = "standalone"
+	// ModeKubeletFront serves them to a kubelet on its staticPodURL; the
+	// kubelet runs them and keeps their mirror pods.
+	ModeKubeletFront = "kubeletFront"
 )
 
 // StaticletConfiguration is the versioned file given with --config. Unknown
@@ -88,6 +101,10 @@ type StaticletConfiguration struct {
 	NodeIP string `json:"nodeIP,omitempty"`
 	// Network is the pods' network through CNI.
 	Network NetworkConfig `json:"network,omitempty"`
+	// Mode is standalone (default) or kubeletFront.
+	Mode string `json:"mode,omitempty"`
+	// Front configures the kubelet front (mode: kubeletFront).
+	Front FrontConfig `json:"front,omitempty"`
 	// CgroupRoot overrides the KubeletConfiguration's cgroupRoot for
 	// staticlet's pods. Set it (e.g. /staticlet) when a kubelet runs on the
 	// same node: the kubelet removes pod cgroups under its own kubepods
@@ -109,6 +126,15 @@ type PluginLoadingConfig struct {
 	CompileTimeout *metav1.Duration `json:"compileTimeout,omitempty"`
 	// CompileMemory bounds the compiler process's resident memory (default 1Gi).
 	CompileMemory *resource.Quantity `json:"compileMemory,omitempty"`
+}
+
+// FrontConfig configures the kubelet front: the kubelet's
+// KubeletConfiguration says staticPodPath: "" and staticPodURL:
+// http://<address>/pods.
+type FrontConfig struct {
+	// Address is host:port to serve the pod list on (default
+	// 127.0.0.1:10358); keep it on localhost, it has no authentication.
+	Address string `json:"address,omitempty"`
 }
 
 // ContainerdConfig says where the container runtime is.
@@ -244,6 +270,10 @@ type Settings struct {
 	CNIConfDir  string
 	CNIBinDirs  []string
 	CNICacheDir string
+	// Mode is ModeStandalone or ModeKubeletFront; FrontAddress is
+	// front.address, defaulted.
+	Mode         string
+	FrontAddress string
 }
 
 // Resolve merges the kubelet's settings (nil when no KubeletConfiguration was
@@ -320,6 +350,13 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 		s.CNIBinDirs = cni.DefaultBinDirs()
 	}
 	s.CNICacheDir = first(sc.Network.CNICacheDir, filepath.Join(s.StateDir, "cni-cache"))
+	s.Mode = first(sc.Mode, ModeStandalone)
+	s.FrontAddress = first(sc.Front.Address, DefaultFrontAddress)
+	if s.Mode == ModeKubeletFront {
+		// The kubelet's staticPodURL is staticlet's own front: reading it
+		// would feed the served pods back in.
+		s.StaticPodURL, s.StaticPodURLHeader = "", nil
+	}
 	return s, s.Validate()
 }
 
@@ -403,6 +440,18 @@ func (s Settings) Validate() error {
 				bad(dirs.field, "%q must be an absolute path", d)
 			}
 		}
+	}
+	switch s.Mode {
+	case ModeStandalone:
+	case ModeKubeletFront:
+		if _, _, err := net.SplitHostPort(s.FrontAddress); err != nil {
+			bad("front.address", "%q is not host:port: %v", s.FrontAddress, err)
+		}
+		if s.RegisterNode {
+			bad("registerNode", "must be false with mode %s: the kubelet registers the Node", ModeKubeletFront)
+		}
+	default:
+		bad("mode", "%q is not one of %s, %s", s.Mode, ModeStandalone, ModeKubeletFront)
 	}
 	if err := plugin.ValidateSpecs(s.Plugins, "plugins"); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
