@@ -423,7 +423,7 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		static = want.Pod
 	}
 	actual := m.pods.pod(key)
-	term, terminating := m.terminating[key]
+	term := m.terminating[key]
 	d := mirrorpod.Decide(static, actual, m.cfg.NodeName, m.nodeUID, m.state.Synced, term.UID)
 	if d.Action != mirrorpod.SyncStatus && d.Action != mirrorpod.Nothing {
 		m.log.Debug("mirror pod: sync", "pod", key, "action", d.Action, "reason", d.Reason)
@@ -471,7 +471,7 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		// agent's UID for the pod finds the runtime's status.
 		spec := actual.DeepCopy()
 		spec.UID = types.UID(term.UID)
-		return m.syncStatus(ctx, &Pod{Pod: spec, Runtime: term.Runtime}, actual, terminating)
+		return m.syncStatus(ctx, &Pod{Pod: spec, Runtime: term.Runtime}, actual, true)
 	case mirrorpod.Wait:
 		return nil
 	}

@@ -381,3 +381,37 @@ spec:
 		return cs.State.Running != nil && cs.ContainerID != "" && cs.ContainerID != sidecarID
 	})
 }
+
+// TestEditWhileAgentDown: a manifest edited while the agent is down. The restarted agent adopts the old
+// version, which runs, and stops it; its mirror stays (same UID, Running) through the grace period and is
+// replaced by the new version's once the old container is gone, never made into the new version's mirror
+// before the agent knows what runs.
+func TestEditWhileAgentDown(t *testing.T) {
+	e := newNodeEnv(t)
+	n := e.start(t)
+	t.Cleanup(func() { n.stopPods(t) })
+	admin := e.cluster.Admin(t)
+	name := "graceful-pod-" + e.cluster.NodeName
+	e.write(t, "graceful.yaml", gracefulManifest("graceful-pod", e.image, "1"))
+	m := waitPod(t, admin, name, 90*time.Second, "Running 1/1", runningReady)
+
+	n.stop(t)
+	e.write(t, "graceful.yaml", gracefulManifest("graceful-pod", e.image, "2"))
+	n = e.start(t)
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		p := waitPod(t, admin, name, time.Second, "present", func(p *corev1.Pod) bool { return true })
+		if p == nil || p.UID != m.UID || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+			t.Fatalf("while the old version stops, the mirror is %v; want uid %s Running", describePod(p), m.UID)
+		}
+	}
+	waitPod(t, admin, name, 30*time.Second, "the new version Running", func(p *corev1.Pod) bool {
+		return runningReady(p) && p.UID != m.UID && p.Spec.Containers[0].Env[0].Value == "2"
+	})
+}
+
+func describePod(p *corev1.Pod) string {
+	if p == nil {
+		return "absent"
+	}
+	return fmt.Sprintf("uid %s %s (deleting: %v)", p.UID, p.Status.Phase, p.DeletionTimestamp != nil)
+}
