@@ -66,7 +66,8 @@ func waitRuntime(t *testing.T, rt *fake.Runtime, cond func(*fake.Runtime) bool) 
 // no intermediate version runs or gets a mirror.
 func TestRewritesDuringTerminationStartOnlyTheNewest(t *testing.T) {
 	s := startStack(t, stackOptions{registerNode: true})
-	const stop = 3 * time.Second
+	// Long enough that every rewrite lands within the stop, even on a loaded machine.
+	const stop = 5 * time.Second
 	s.rt.StopDelay = stop
 	name := "graceful-pod-" + s.node
 	s.write("graceful.yaml", manifest("graceful-pod", "busybox:1"))
