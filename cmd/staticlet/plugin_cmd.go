@@ -35,6 +35,11 @@ type pluginFlags struct {
 	verbose     bool
 	abi         string
 	entrypoint  string
+	publicKeys  []string
+	storeDir    string
+	// fetch pulls and verifies oci:// plugins; spec() sets it from
+	// publicKeys and storeDir.
+	fetch func(context.Context, string) (string, error)
 }
 
 func (f *pluginFlags) registerPlugin(cmd *cobra.Command) {
@@ -47,6 +52,8 @@ func (f *pluginFlags) registerPlugin(cmd *cobra.Command) {
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "show the plugin's log messages")
 	fs.StringVar(&f.abi, "abi", "", "the module's interface: staticlet (default) or opa (a module built by opa build -t wasm)")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "with --abi opa: the entrypoint to evaluate, e.g. k8spspprivileged/violation")
+	fs.StringSliceVar(&f.publicKeys, "public-key", nil, "for an oci://...@sha256 plugin: a PEM public key its signature must verify with (repeatable)")
+	fs.StringVar(&f.storeDir, "store", defaultPluginStoreDir(), "for an oci:// plugin: the folder pulled and verified plugins are kept in")
 	_ = cmd.MarkFlagRequired("plugin")
 }
 
@@ -72,10 +79,12 @@ func (f *pluginFlags) options(stderr io.Writer) plugin.Options {
 	if f.verbose {
 		level = hclog.Trace
 	}
-	return plugin.Options{
+	opts := plugin.Options{
 		CacheDir: f.cacheDir,
 		Logger:   hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: stderr, Level: level}),
 	}
+	opts.FetchModule = f.fetch
+	return opts
 }
 
 func (f *pluginFlags) spec() (plugin.Spec, error) {
@@ -89,6 +98,11 @@ func (f *pluginFlags) spec() (plugin.Spec, error) {
 	s.ABI, s.Entrypoint = plugin.ABI(f.abi), f.entrypoint
 	if err := s.Validate("flags"); err != nil {
 		return s, usageError(err)
+	}
+	if len(f.publicKeys) > 0 {
+		if f.fetch, err = ociFetcher(f.storeDir, f.publicKeys); err != nil {
+			return s, usageError(fmt.Errorf("--public-key: %w", err))
+		}
 	}
 	if f.settings != "" {
 		if s.Settings, err = readYAMLAsJSON(f.settings); err != nil {
@@ -208,6 +222,7 @@ func newPluginCommand() *cobra.Command {
 		Use:   "plugin",
 		Short: "Run, test, measure and inspect Wasm admission plugins",
 	}
-	cmd.AddCommand(newPluginRunCommand(), newPluginTestCommand(), newPluginBenchCommand(), newPluginInspectCommand())
+	cmd.AddCommand(newPluginRunCommand(), newPluginTestCommand(), newPluginBenchCommand(), newPluginInspectCommand(),
+		newPluginKeygenCommand(), newPluginPushCommand(), newPluginSignCommand(), newPluginResolveCommand())
 	return cmd
 }

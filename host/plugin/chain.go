@@ -48,7 +48,7 @@ func LoadChain(ctx context.Context, specs []Spec, opts Options) (*Chain, error) 
 	policy := opts.quarantinePolicy()
 	fp := sha256.New()
 	for i, spec := range specs {
-		info, err := readModule(spec, opts.BaseDir, opts.budget().maxModuleBytes)
+		info, err := readModuleAt(ctx, spec, &opts)
 		if err == nil {
 			var p *loaded
 			if p, err = loadPlugin(ctx, spec, i, info, &opts, cache); err == nil {

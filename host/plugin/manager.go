@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/staticlet/staticlet/host/plugin/oci"
 )
 
 // Defaults of ManagerOptions.
@@ -113,6 +115,9 @@ func (m *Manager) Run(ctx context.Context) error {
 		// folders, not the files.
 		want := map[string]bool{}
 		for _, s := range specs {
+			if oci.IsReference(s.Path) {
+				continue // pinned by digest: its content never changes
+			}
 			want[filepath.Dir(m.resolve(s.Path))] = true
 		}
 		for dir := range watched {
@@ -229,6 +234,10 @@ func (m *Manager) reload(ctx context.Context, specs []Spec) {
 func fileDigests(m *Manager, specs []Spec) map[string]string {
 	out := map[string]string{}
 	for _, s := range specs {
+		if oci.IsReference(s.Path) {
+			out[s.Path] = s.Path // the digest is in the reference
+			continue
+		}
 		p := m.resolve(s.Path)
 		data, err := os.ReadFile(p)
 		if err != nil {

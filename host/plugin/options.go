@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sync"
@@ -76,6 +77,11 @@ type Options struct {
 	OnQuarantine func(plugin string, until time.Time, cause error)
 	// Now is the clock quarantines are timed by; nil means time.Now.
 	Now func() time.Time
+	// FetchModule turns a plugin path naming an OCI artifact
+	// (oci://registry/repository@sha256:...) into the path of its verified
+	// module in a local store (package oci's Store.Fetch). Nil refuses such
+	// plugins.
+	FetchModule func(ctx context.Context, ref string) (string, error)
 
 	// For benchmarks: a private compilation cache (to measure a restart)
 	// and calls without any timeout enforcement (the floor).

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/staticlet/staticlet/host/plugin/oci"
 )
 
 // Defaults of a Spec's optional fields.
@@ -146,6 +148,10 @@ func (s Spec) Validate(fldPath string) error {
 	}
 	if s.Path == "" {
 		bad("path", "must not be empty")
+	} else if oci.IsReference(s.Path) {
+		if _, err := oci.ParseReference(s.Path); err != nil {
+			errs = append(errs, fmt.Errorf("%s.path: %w: %w", fldPath, ErrInvalidSpec, err))
+		}
 	}
 	if s.SHA256 != "" {
 		if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != 32 {
