@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/staticlet/staticlet/host/admission"
+	"github.com/staticlet/staticlet/host/agent"
 	"github.com/staticlet/staticlet/host/desired"
+	"github.com/staticlet/staticlet/host/plan"
+	"github.com/staticlet/staticlet/host/source"
 	"github.com/staticlet/staticlet/host/source/file"
 )
 
@@ -70,6 +73,57 @@ func BenchmarkFolder1000(b *testing.B) {
 			results := pipeline.AdmitListing(ctx, scanner.Scan(dir), now)
 			if snap := builder.Build(results, now); len(snap.Pods) != 1000 {
 				b.Fatalf("%d pods", len(snap.Pods))
+			}
+		}
+	})
+}
+
+// BenchmarkCoreRelist1000 measures the core's two steps for a relist of an
+// unchanged folder of 1,000 manifests whose pods run (the listing arrives,
+// its admission results come back), against the baseline of what they
+// wrap: building the desired set and planning over the same pods.
+func BenchmarkCoreRelist1000(b *testing.B) {
+	dir := folder1000(b)
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	l := file.NewScanner().Scan(dir)
+	results := admission.New(admission.Options{NodeName: "n1"}).AdmitListing(context.Background(), l, now)
+
+	b.Run("baseline-build-and-plan", func(b *testing.B) {
+		builder := desired.NewBuilder(time.Second)
+		var observed []plan.Observed
+		for _, r := range results {
+			observed = append(observed, plan.Observed{Key: r.Pod.Namespace + "/" + r.Pod.Name, UID: r.Pod.UID, Phase: plan.Active})
+		}
+		for b.Loop() {
+			snap := builder.Build(results, now)
+			in := plan.Input{Observed: observed, AllowOrphanStops: true, Now: now}
+			for _, d := range snap.Pods {
+				in.Desired = append(in.Desired, plan.Desired{Key: d.Key, UID: d.UID, Pod: d.Pod, ManifestName: d.ManifestName})
+			}
+			if out := plan.Plan(in); len(out.Actions) != 0 {
+				b.Fatalf("%d actions", len(out.Actions))
+			}
+		}
+	})
+	b.Run("core", func(b *testing.B) {
+		core := agent.NewCore(agent.CoreConfig{Builder: desired.NewBuilder(time.Second), Sources: []string{source.NameFile}, RuntimeNotifies: true})
+		core.Step(now, agent.PodsListed{})
+		gen := uint64(0)
+		relist := func() []agent.Action {
+			gen++
+			core.Step(now, agent.ListingArrived{Source: source.NameFile, Listing: l})
+			return core.Step(now, agent.Admitted{Source: source.NameFile, Generation: gen, Results: results})
+		}
+		for _, act := range relist() {
+			if start, ok := act.(agent.StartPod); ok {
+				core.Step(now, agent.OpFinished{Kind: plan.Start, UID: start.Pod.UID})
+			}
+		}
+		for b.Loop() {
+			for _, act := range relist() {
+				if _, ok := act.(agent.StateChanged); !ok {
+					b.Fatalf("unexpected action %T", act)
+				}
 			}
 		}
 	})

@@ -260,6 +260,9 @@ func (c *Core) apply(s *step, ev Event) bool {
 	switch ev := ev.(type) {
 	case ListingArrived:
 		c.ingest(s, ev.Source, ev.Listing)
+		// A complete listing changes nothing until its results come; an
+		// incomplete one may be the last source heard.
+		return !ev.Listing.Complete
 	case Admitted:
 		return c.admitted(s, ev)
 	case PolicyChanged:
