@@ -142,7 +142,7 @@ for tar in "$@"; do
 done
 
 "$NODE_SH_KUBELET" --config "$kubelet_config" --kubeconfig "$kubeconfig" --hostname-override "$node_name" \
-	--root-dir "$state_dir/kubelet-root" --node-ip 127.0.0.1 --v "${NODE_SH_KUBELET_VERBOSITY:-2}" \
+	--root-dir "$state_dir/kubelet-root" --v "${NODE_SH_KUBELET_VERBOSITY:-2}" \
 	</dev/null >>"$state_dir/kubelet.log" 2>&1 &
 kubelet_pid=$!
 wait "$kubelet_pid"

@@ -1,0 +1,506 @@
+package kubelete2e_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/staticlet/staticlet/internal/testenv"
+	"github.com/staticlet/staticlet/internal/testenv/kubeapi"
+	"github.com/staticlet/staticlet/internal/testenv/ociimage"
+)
+
+func TestMain(m *testing.M) { kubeapi.Main(m) }
+
+const repoRoot = "../../../.."
+
+// converge bounds every wait for the kubelet to act (its pod workers, status manager and mirror client).
+const converge = 60 * time.Second
+
+// need skips the test when a component is missing, or fails it with STATICLET_REQUIRE_INTEGRATION=1.
+func need(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if testenv.RequireIntegration() {
+		t.Fatalf("%s=1 but %s is unavailable: %v", testenv.EnvRequireIntegration, what, err)
+	}
+	t.Skipf("skipping: %s is unavailable: %v (set %s=1 to fail instead)", what, err, testenv.EnvRequireIntegration)
+}
+
+func requireNode(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short skips tests that run a kubelet")
+	}
+	if os.Geteuid() != 0 {
+		need(t, "root", fmt.Errorf("running as uid %d", os.Geteuid()))
+	}
+	for _, tool := range []string{"unshare", "containerd", "ctr", "runc"} {
+		_, err := exec.LookPath(tool)
+		need(t, tool, err)
+	}
+	out, err := exec.Command(repoRoot + "/hack/kubelet/build.sh").CombinedOutput()
+	need(t, "the kubelet v1.37.2 build (hack/kubelet/build.sh)", wrapOut(err, out))
+}
+
+func wrapOut(err error, out []byte) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out))
+}
+
+// freePort is a TCP port on 127.0.0.1 that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// images writes the busybox image and the sandbox image (staticlet.test/pause:1, sleeping as PID 1) as
+// archives for node.sh to import.
+func images(t *testing.T, dir string) []string {
+	t.Helper()
+	var paths []string
+	for _, opts := range []ociimage.Options{
+		{Name: "staticlet.test/busybox:latest"},
+		{Name: "staticlet.test/pause:1", Applets: []string{"sleep"}, Cmd: []string{"sleep", "2147483647"}},
+	} {
+		var buf bytes.Buffer
+		if _, err := ociimage.Build(&buf, opts); err != nil {
+			need(t, "busybox-static", err)
+		}
+		path := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(opts.Name)+".tar")
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	return paths
+}
+
+// kubeletSource is where the kubelet reads static pods: a folder or a URL.
+type kubeletSource struct {
+	folder string
+	url    string
+}
+
+// kubeletNode is hack/kubelet/node.sh running the real kubelet.
+type kubeletNode struct {
+	dir string
+	cmd *exec.Cmd
+}
+
+// startKubelet runs the kubelet as the node's identity of cluster c, reading src, with the settings these
+// machines need (issue 13): cgroup v1 allowed, cgroupfs, swap allowed, a cgroupRoot of its own.
+func startKubelet(t *testing.T, c *kubeapi.Cluster, src kubeletSource) *kubeletNode {
+	t.Helper()
+	// node.sh's socket path (STATE_DIR/containerd.sock.ttrpc) must fit in 107 bytes: a short folder.
+	dir, err := os.MkdirTemp("", "kl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+cgroupRoot: /staticlet-kubelet-%d
+failSwapOn: false
+staticPodPath: %q
+staticPodURL: %q
+fileCheckFrequency: 20s
+httpCheckFrequency: 1s
+containerRuntimeEndpoint: unix://%s/containerd.sock
+address: 127.0.0.1
+port: %d
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: %d
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+authorization:
+  mode: AlwaysAllow
+evictionHard: {memory.available: "0%%", nodefs.available: "0%%", imagefs.available: "0%%"}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+enforceNodeAllocatable: []
+`, os.Getpid(), src.folder, src.url, dir, freePort(t), freePort(t))
+	configPath := filepath.Join(dir, "kubelet.yaml")
+	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"run", dir, c.NodeKubeconfig, c.NodeName, configPath}, images(t, dir)...)
+	cmd := exec.Command(repoRoot+"/hack/kubelet/node.sh", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &kubeletNode{dir: dir, cmd: cmd}
+	t.Cleanup(func() { n.stop(t) })
+	return n
+}
+
+func (n *kubeletNode) stop(t *testing.T) {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- n.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Errorf("node.sh did not stop within 90s of SIGTERM")
+	}
+	n.cmd = nil
+	if t.Failed() {
+		tail(t, filepath.Join(n.dir, "kubelet.log"), 40)
+		tail(t, filepath.Join(n.dir, "containerd.log"), 10)
+	}
+	_ = os.RemoveAll(n.dir)
+}
+
+func tail(t *testing.T, path string, lines int) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	t.Logf("last lines of %s:\n%s", path, strings.Join(all, "\n"))
+}
+
+var built struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// staticletBinary builds cmd/staticlet (and its logger) once per test binary.
+func staticletBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "staticlet-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.path = filepath.Join(dir, "staticlet")
+		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		out, err := exec.Command(goBin, "build", "-o", dir+"/", repoRoot+"/cmd/staticlet", repoRoot+"/cmd/staticlet-logger").CombinedOutput()
+		built.err = wrapOut(err, out)
+	})
+	if built.err != nil {
+		t.Fatalf("build staticlet: %v", built.err)
+	}
+	return built.path
+}
+
+// startFront runs `staticlet run` in mode kubeletFront on folder, serving on address, with the plugins'
+// YAML (a plugins: list, or "") and the node's identity to read the kubelet's mirror pods.
+func startFront(t *testing.T, c *kubeapi.Cluster, folder, address, plugins string) {
+	t.Helper()
+	dir := t.TempDir()
+	config := fmt.Sprintf(`apiVersion: staticlet.dev/v1alpha1
+kind: StaticletConfiguration
+nodeName: %s
+mode: kubeletFront
+front: {address: %q}
+podManifestPath: %s
+kubeconfig: %s
+stateDir: %s
+statusSocket: %s
+metricsAddress: "off"
+%s`, c.NodeName, address, folder, c.NodeKubeconfig, filepath.Join(dir, "state"), filepath.Join(dir, "status.sock"), plugins)
+	path := filepath.Join(dir, "staticlet.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(staticletBinary(t), "run", "--config", path)
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("staticlet's log:\n%s", logs.String())
+		}
+	})
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// writeFile writes elsewhere and renames into place, as tools should.
+func writeFile(t *testing.T, dir, name, content string) {
+	t.Helper()
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// manifest is a hostNetwork pod (no CNI here) whose container runs until SIGTERM, with env marking its
+// version and privileged when asked (for the deny-privileged plugin).
+func manifest(name, version string, privileged bool) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: staticlet.test/busybox:latest
+    imagePullPolicy: Never
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+    env: [{name: VERSION, value: %q}]
+    securityContext: {privileged: %v}
+`, name, version, privileged)
+}
+
+// podEvent is one watch event on a pod bound to the node.
+type podEvent struct {
+	at       time.Time
+	kind     watch.EventType
+	name     string
+	uid      string
+	hash     string
+	deleting bool
+	running  bool
+}
+
+// recorder watches every pod bound to the node, as admin, from now until the test ends.
+type recorder struct {
+	mu     sync.Mutex
+	events []podEvent
+	signal chan struct{}
+}
+
+func record(t *testing.T, admin kubernetes.Interface, node string) *recorder {
+	t.Helper()
+	r := &recorder{signal: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	sel := fields.OneTermEqualSelector("spec.nodeName", node).String()
+	list, err := admin.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := list.ResourceVersion
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			w, err := admin.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv, AllowWatchBookmarks: true})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			for ev := range w.ResultChan() {
+				p, ok := ev.Object.(*corev1.Pod)
+				if !ok {
+					continue
+				}
+				rv = p.ResourceVersion
+				if ev.Type == watch.Bookmark {
+					continue
+				}
+				r.mu.Lock()
+				r.events = append(r.events, podEvent{at: time.Now(), kind: ev.Type, name: p.Name, uid: string(p.UID),
+					hash: p.Annotations["kubernetes.io/config.mirror"], deleting: p.DeletionTimestamp != nil, running: runningReady(p)})
+				r.mu.Unlock()
+				select {
+				case r.signal <- struct{}{}:
+				default:
+				}
+			}
+			w.Stop()
+		}
+	}()
+	return r
+}
+
+// deletions counts the mirror pods deleted (or marked for deletion) from since on.
+func (r *recorder) deletions(since time.Time) []podEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []podEvent
+	seen := map[string]bool{}
+	for _, e := range r.events {
+		if e.at.Before(since) || seen[e.uid] {
+			continue
+		}
+		if e.kind == watch.Deleted || e.deleting {
+			seen[e.uid] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitRunning waits until a live pod name, other than one with a config.mirror hash in not, is running
+// and ready, and returns the watch event that said so (its time is when the test saw it).
+func (r *recorder) waitRunning(t *testing.T, name string, not ...string) podEvent {
+	t.Helper()
+	deadline := time.After(converge)
+	for {
+		r.mu.Lock()
+		var found *podEvent
+		for i := range r.events {
+			e := r.events[i]
+			if e.name == name && e.running && !e.deleting && e.kind != watch.Deleted && !contains(not, e.hash) {
+				found = &e
+				break
+			}
+		}
+		r.mu.Unlock()
+		if found != nil {
+			return *found
+		}
+		select {
+		case <-r.signal:
+		case <-deadline:
+			t.Fatalf("pod %s: not running and ready within %s (other than hashes %v)", name, converge, not)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func runningReady(p *corev1.Pod) bool {
+	if p.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// mirrors lists the live mirror pods on the node.
+func mirrors(t *testing.T, admin kubernetes.Interface, node string) []corev1.Pod {
+	t.Helper()
+	list, err := admin.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if _, ok := p.Annotations["kubernetes.io/config.mirror"]; ok && p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// waitGone waits until no pod name is bound to the node.
+func waitGone(t *testing.T, admin kubernetes.Interface, node, name string) {
+	t.Helper()
+	deadline := time.Now().Add(converge)
+	for {
+		found := false
+		for _, p := range mirrors(t, admin, node) {
+			found = found || p.Name == name
+		}
+		if !found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mirror pod %s still there after %s", name, converge)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// assertMirrors checks that the live mirror pods on the node are exactly want's names, each once, with
+// the UID want gives (when not "").
+func assertMirrors(t *testing.T, rec *recorder, admin kubernetes.Interface, node string, want map[string]string) {
+	t.Helper()
+	got := map[string][]string{}
+	for _, p := range mirrors(t, admin, node) {
+		got[p.Name] = append(got[p.Name], string(p.UID))
+	}
+	for name, uid := range want {
+		if len(got[name]) != 1 || (uid != "" && got[name][0] != uid) {
+			t.Errorf("mirror pod %s: uids %v, want exactly one (%q)", name, got[name], uid)
+		}
+	}
+	for name, uids := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("unexpected mirror pod %s (uids %v)", name, uids)
+		}
+	}
+}
+
+// assertRunningVersion checks that the mirror pod name mirrors the static pod hash and is running.
+func assertRunningVersion(t *testing.T, admin kubernetes.Interface, node, name, hash string) {
+	t.Helper()
+	for _, p := range mirrors(t, admin, node) {
+		if p.Name == name {
+			if p.Annotations["kubernetes.io/config.mirror"] != hash || !runningReady(&p) {
+				t.Errorf("mirror pod %s: hash %s running %v, want the running version %s", name, p.Annotations["kubernetes.io/config.mirror"], runningReady(&p), hash)
+			}
+			return
+		}
+	}
+	t.Errorf("mirror pod %s is gone, want the running version %s", name, hash)
+}

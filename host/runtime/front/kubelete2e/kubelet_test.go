@@ -1,0 +1,195 @@
+package kubelete2e_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/staticlet/staticlet/host/plugin/plugintest"
+	"github.com/staticlet/staticlet/internal/testenv/kubeapi"
+)
+
+// soak is how long the steady state is watched for mirror deletions: STATICLET_KUBELET_SOAK (a Go
+// duration; issue 13 asks for 10m once), 10s by default.
+func soak(t *testing.T) time.Duration {
+	if v := os.Getenv("STATICLET_KUBELET_SOAK"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("STATICLET_KUBELET_SOAK=%q: %v", v, err)
+		}
+		return d
+	}
+	return 10 * time.Second
+}
+
+// rounds is how many pods each measurement creates and edits: STATICLET_KUBELET_ROUNDS, 3 by default.
+func rounds(t *testing.T) int {
+	if v := os.Getenv("STATICLET_KUBELET_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("STATICLET_KUBELET_ROUNDS=%q: want a positive number", v)
+		}
+		return n
+	}
+	return 3
+}
+
+// TestKubeletFront: staticlet in mode kubeletFront keeps the folder, the real kubelet reads its URL and
+// runs and mirrors the pods. A manifest becomes a running pod with exactly one mirror pod; a broken edit
+// and an edit the deny-privileged plugin denies keep the running version (same mirror, same hash); a valid
+// edit replaces it (one mirror deletion, the kubelet's, for the old version); no other mirror deletion
+// happens over the whole test, the soak included.
+func TestKubeletFront(t *testing.T) {
+	requireNode(t)
+	c := kubeapi.Start(t)
+	admin := c.Admin(t)
+	node := c.NodeName
+	deny := plugintest.BuildGo(t, "plugins/deny-privileged", true)
+	folder := t.TempDir()
+	address := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startFront(t, c, folder, address, fmt.Sprintf("plugins:\n- name: deny-privileged\n  path: %s\n  settings: {allowHostNetwork: true}\n", deny))
+	rec := record(t, admin, node)
+	startKubelet(t, c, kubeletSource{url: "http://" + address + "/pods"})
+	begin := time.Now()
+
+	// The kubelet registers its Node, then mirrors: a first pod shows it is up.
+	writeFile(t, folder, "warm.yaml", manifest("warm", "1", false))
+	rec.waitRunning(t, "warm-"+node)
+
+	written := time.Now()
+	writeFile(t, folder, "web.yaml", manifest("web", "1", false))
+	v1 := rec.waitRunning(t, "web-"+node)
+	t.Logf("file to running (mirror pod Running and Ready): %s", v1.at.Sub(written).Round(time.Millisecond))
+	assertMirrors(t, rec, admin, node, map[string]string{"warm-" + node: "", "web-" + node: v1.uid})
+
+	// A broken edit: the kubelet keeps reading the same list, the pod and its mirror stay.
+	writeFile(t, folder, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web\n")
+	time.Sleep(4 * time.Second) // four of the kubelet's reads (httpCheckFrequency 1s)
+	assertMirrors(t, rec, admin, node, map[string]string{"warm-" + node: "", "web-" + node: v1.uid})
+	assertRunningVersion(t, admin, node, "web-"+node, v1.hash)
+
+	// An edit the plugin denies: the same.
+	writeFile(t, folder, "web.yaml", manifest("web", "2", true))
+	time.Sleep(4 * time.Second)
+	assertMirrors(t, rec, admin, node, map[string]string{"warm-" + node: "", "web-" + node: v1.uid})
+	assertRunningVersion(t, admin, node, "web-"+node, v1.hash)
+	if d := rec.deletions(begin); len(d) != 0 {
+		t.Fatalf("mirror pods deleted before any change was admitted: %+v", d)
+	}
+
+	// A valid edit: a new version, with its own mirror; the old version's mirror is the one deletion.
+	edited := time.Now()
+	writeFile(t, folder, "web.yaml", manifest("web", "3", false))
+	v3 := rec.waitRunning(t, "web-"+node, v1.hash)
+	t.Logf("edit to running: %s", v3.at.Sub(edited).Round(time.Millisecond))
+	if d := rec.deletions(edited); len(d) != 1 || d[0].uid != v1.uid {
+		t.Errorf("deletions after the edit: %+v, want only the old version's mirror %s", d, v1.uid)
+	}
+
+	// Steady state: nothing deleted, every pod visible once.
+	steady := time.Now()
+	time.Sleep(soak(t))
+	if d := rec.deletions(steady); len(d) != 0 {
+		t.Errorf("mirror pods deleted in the steady state (%s): %+v", soak(t), d)
+	}
+	assertMirrors(t, rec, admin, node, map[string]string{"warm-" + node: "", "web-" + node: v3.uid})
+
+	// Removing the files withdraws the pods: the kubelet stops them and deletes their mirrors.
+	for _, f := range []string{"warm.yaml", "web.yaml"} {
+		if err := os.Remove(filepath.Join(folder, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitGone(t, admin, node, "web-"+node)
+	waitGone(t, admin, node, "warm-"+node)
+}
+
+// TestMeasureFrontAgainstFolder measures file-to-running and edit-to-running (a file written, then its
+// mirror pod Running and Ready as a watch sees it) through staticlet's front and with the kubelet reading
+// the folder itself, on the same kubelet, node and API server. The figures are logged and, with
+// STATICLET_KUBELET_FIGURES=PATH, appended to PATH.
+func TestMeasureFrontAgainstFolder(t *testing.T) {
+	requireNode(t)
+	c := kubeapi.Start(t)
+	n := rounds(t)
+	var front, folder figures
+	t.Run("front", func(t *testing.T) {
+		dir := t.TempDir()
+		address := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		startFront(t, c, dir, address, "")
+		rec := record(t, c.Admin(t), c.NodeName)
+		startKubelet(t, c, kubeletSource{url: "http://" + address + "/pods"})
+		front = measure(t, c, rec, dir, n)
+	})
+	t.Run("folder", func(t *testing.T) {
+		dir := t.TempDir()
+		rec := record(t, c.Admin(t), c.NodeName)
+		startKubelet(t, c, kubeletSource{folder: dir})
+		folder = measure(t, c, rec, dir, n)
+	})
+	if t.Failed() || len(front.create) == 0 || len(folder.create) == 0 {
+		return
+	}
+	lines := []string{
+		fmt.Sprintf("file to running, median of %d: front %s, folder %s, ratio %.2f", n, median(front.create), median(folder.create), ratio(front.create, folder.create)),
+		fmt.Sprintf("edit to running, median of %d: front %s, folder %s, ratio %.2f", n, median(front.edit), median(folder.edit), ratio(front.edit, folder.edit)),
+		fmt.Sprintf("all: front create %v edit %v; folder create %v edit %v", front.create, front.edit, folder.create, folder.edit),
+	}
+	for _, l := range lines {
+		t.Log(l)
+	}
+	if path := os.Getenv("STATICLET_KUBELET_FIGURES"); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for _, l := range lines {
+			fmt.Fprintln(f, l)
+		}
+	}
+}
+
+type figures struct{ create, edit []time.Duration }
+
+// measure creates n pods one after another, each then edited once, and removes them.
+func measure(t *testing.T, c *kubeapi.Cluster, rec *recorder, dir string, n int) figures {
+	t.Helper()
+	node := c.NodeName
+	writeFile(t, dir, "warm.yaml", manifest("warm", "1", false))
+	rec.waitRunning(t, "warm-"+node)
+	var f figures
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("m%d", i)
+		file := name + ".yaml"
+		written := time.Now()
+		writeFile(t, dir, file, manifest(name, "1", false))
+		v1 := rec.waitRunning(t, name+"-"+node)
+		f.create = append(f.create, v1.at.Sub(written).Round(time.Millisecond))
+		edited := time.Now()
+		writeFile(t, dir, file, manifest(name, "2", false))
+		v2 := rec.waitRunning(t, name+"-"+node, v1.hash)
+		f.edit = append(f.edit, v2.at.Sub(edited).Round(time.Millisecond))
+		if err := os.Remove(filepath.Join(dir, file)); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, c.Admin(t), node, name+"-"+node)
+	}
+	if err := os.Remove(filepath.Join(dir, "warm.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, c.Admin(t), node, "warm-"+node)
+	return f
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func ratio(a, b []time.Duration) float64 { return float64(median(a)) / float64(median(b)) }
