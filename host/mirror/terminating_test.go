@@ -1,11 +1,13 @@
 package mirror_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/staticlet/staticlet/host/runtime/fake"
 )
@@ -89,4 +91,33 @@ func TestRewritesDuringTerminationStartOnlyTheNewest(t *testing.T) {
 	if got := s.mgr.Stats().Creates - creates; got != 1 {
 		t.Errorf("mirror creates after the rewrites = %d, want 1 (the newest version's)", got)
 	}
+}
+
+// TestMirrorDeletedWhileOldVersionTerminates: `kubectl delete` of the mirror while an edited pod's old
+// version is still stopping leaves no mirror until the old version is gone (as the kubelet, which creates
+// mirrors only for the pod it syncs), then the new version's mirror comes.
+func TestMirrorDeletedWhileOldVersionTerminates(t *testing.T) {
+	s := startStack(t, stackOptions{registerNode: true})
+	const stop = 3 * time.Second
+	s.rt.StopDelay = stop
+	name := "graceful-pod-" + s.node
+	s.write("graceful.yaml", manifest("graceful-pod", "busybox:1"))
+	m := s.waitPod(name, converge, "Running and Ready", runningReady)
+	s.write("graceful.yaml", manifest("graceful-pod", "busybox:2"))
+	waitRuntime(t, s.rt, func(r *fake.Runtime) bool { return runtimeStops(r) == 1 })
+	// The agent publishes the stop right after it hands it to the runtime; nothing outside the manager
+	// shows when the manager took it, so give it a moment (the stop lasts 3 s).
+	time.Sleep(300 * time.Millisecond)
+	zero := int64(0)
+	if err := s.admin.CoreV1().Pods("default").Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(stop / 2); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if p := s.getPod(name); p != nil {
+			t.Fatalf("a mirror came back while the old version stops: %s", describe(p))
+		}
+	}
+	s.waitPod(name, converge+stop, "the new version's mirror", func(p *corev1.Pod) bool {
+		return newMirror(m.UID)(p) && runningReady(p) && p.Spec.Containers[0].Image == "busybox:2"
+	})
 }
