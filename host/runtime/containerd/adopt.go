@@ -77,7 +77,7 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 					cs.running = true
 					cs.startedOnce = true
 					go w.watch(ctx, name, cs.gen, latest.ctr, ch)
-					cs.resume = priorVerdict(verdicts, name, latest.ctr.ID())
+					resumeRun(verdicts, cs)
 					w.startProbes(ctx, cs)
 					w.log.Info("adopted container", "container", name, "restart_count", cs.restartCount, "task", st.Status)
 					continue

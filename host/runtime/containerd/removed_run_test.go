@@ -146,9 +146,10 @@ func TestProbeVerdictsSurviveAgentRestart(t *testing.T) {
 		}
 		cs := st.ContainerStatuses[0]
 		if st.Phase != corev1.PodRunning || cs.State.Running == nil || cs.Started == nil || !*cs.Started || !cs.Ready ||
-			cs.RestartCount != 0 || cs.ContainerID != before.ContainerID || cs.ImageID != before.ImageID {
-			t.Fatalf("status %d after the restart: phase %s, %s (image %q) running %v started %v ready %v restarts %d; want the same run (image %q) Running, started and ready",
-				seen, st.Phase, cs.ContainerID, cs.ImageID, cs.State.Running != nil, cs.Started, cs.Ready, cs.RestartCount, before.ImageID)
+			cs.RestartCount != 0 || cs.ContainerID != before.ContainerID || cs.ImageID != before.ImageID ||
+			!cs.State.Running.StartedAt.Equal(&before.State.Running.StartedAt) {
+			t.Fatalf("status %d after the restart: phase %s, %s (image %q) running %+v started %v ready %v restarts %d; want the same run (image %q, started at %s) Running, started and ready",
+				seen, st.Phase, cs.ContainerID, cs.ImageID, cs.State.Running, cs.Started, cs.Ready, cs.RestartCount, before.ImageID, before.State.Running.StartedAt)
 		}
 	}
 	if seen == 0 {

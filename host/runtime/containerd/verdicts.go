@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/staticlet/staticlet/host/probe"
 )
@@ -15,11 +16,14 @@ import (
 // turned running, ready containers unready until their probes passed again.
 const verdictsFile = "probe-verdicts.json"
 
-// runVerdict is the probes' verdict on one run, named by its container ID.
+// runVerdict is the probes' verdict on one run, named by its container ID,
+// with the time the run started as its status reports it (containerd keeps
+// only the container's creation time, a little earlier).
 type runVerdict struct {
-	Run     string `json:"run"`
-	Started bool   `json:"started"`
-	Ready   bool   `json:"ready"`
+	Run       string    `json:"run"`
+	Started   bool      `json:"started"`
+	Ready     bool      `json:"ready"`
+	StartedAt time.Time `json:"startedAt"`
 }
 
 // saveVerdicts records the verdicts of the running containers when they
@@ -32,7 +36,7 @@ func (w *worker) saveVerdicts() {
 	verdicts := map[string]runVerdict{}
 	for _, cs := range w.containers {
 		if cs.ctr != nil && cs.running && cs.kind != initContainer {
-			verdicts[cs.name] = runVerdict{Run: cs.ctr.ID(), Started: cs.started, Ready: cs.ready}
+			verdicts[cs.name] = runVerdict{Run: cs.ctr.ID(), Started: cs.started, Ready: cs.ready, StartedAt: cs.startedAt}
 		}
 	}
 	data, err := json.Marshal(verdicts)
@@ -62,12 +66,16 @@ func (w *worker) loadVerdicts() map[string]runVerdict {
 	return verdicts
 }
 
-// priorVerdict is the recorded verdict on the run ctrID of container name,
-// nil when none was recorded for that very run.
-func priorVerdict(verdicts map[string]runVerdict, name, ctrID string) *probe.State {
-	v, ok := verdicts[name]
-	if !ok || v.Run != ctrID {
-		return nil
+// resumeRun takes over what was recorded of the adopted run of cs, when it
+// is that very run: its start time, and the probes' verdict for
+// startProbes to go on from.
+func resumeRun(verdicts map[string]runVerdict, cs *containerState) {
+	v, ok := verdicts[cs.name]
+	if !ok || cs.ctr == nil || v.Run != cs.ctr.ID() {
+		return
 	}
-	return &probe.State{Started: v.Started, Ready: v.Ready}
+	if !v.StartedAt.IsZero() {
+		cs.startedAt = v.StartedAt
+	}
+	cs.resume = &probe.State{Started: v.Started, Ready: v.Ready}
 }
