@@ -275,3 +275,20 @@ func TestInstrumentedCacheIsTheValidationRecord(t *testing.T) {
 		t.Fatalf("cache holds %v", matches)
 	}
 }
+
+// TestInterruptAfterReturnDoesNotPoisonTheInstance: a call whose context
+// ends as the guest returns (the agent cancels superseded admissions) must
+// not leave the interrupt flag set in the pooled instance, or the next call
+// on it traps at its first check.
+func TestInterruptAfterReturnDoesNotPoisonTheInstance(t *testing.T) {
+	c := loadChain(t, Spec{Name: "c-example", Path: plugintest.BuildC(t, "plugins/c-example/deny_host_network.c", "-O2")})
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 300 {
+		c.Validate(cancelled, seedRequest) // abandoned or finished: either is fine
+		v, err := c.Validate(context.Background(), seedRequest)
+		if err != nil || !v.Allowed {
+			t.Fatalf("call %d after a cancelled one: %+v %v", i, v, err)
+		}
+	}
+}

@@ -345,19 +345,33 @@ func (inst *instance) guard(ctx context.Context, p *loaded, fn func(context.Cont
 	defer cancel()
 	interrupted := new(atomic.Bool)
 	guestCtx := callCtx
+	settle := func() {}
 	if p.interruptible {
 		// The runtime does not watch the context; a timer flips the
 		// module's interrupt global instead, and host functions see the
 		// flag and trap at once (a guest in a host call is not in a loop).
 		guestCtx = withInterrupt(context.WithoutCancel(callCtx), interrupted)
+		fired := make(chan struct{})
 		stop := context.AfterFunc(callCtx, func() {
 			interrupted.Store(true)
 			inst.interrupt.Set(1)
+			close(fired)
 		})
-		defer stop()
+		// settle waits out an interrupt that fired as the guest returned,
+		// so that no flag set after the call outlives it in a pooled
+		// instance (the next call would trap at its first check).
+		settle = func() {
+			if !stop() {
+				<-fired
+			}
+		}
 	}
 	results, err := fn(guestCtx)
-	if err == nil && !interrupted.Load() {
+	settle()
+	if err == nil {
+		if interrupted.Load() {
+			inst.interrupt.Set(0) // the guest finished before it reached a check
+		}
 		return results, nil
 	}
 	if ctx.Err() != nil {
