@@ -24,6 +24,15 @@ func pluginOptions(s config.Settings, log hclog.Logger) plugin.Options {
 	if s.PluginCacheDir != "" && os.MkdirAll(s.PluginCacheDir, 0o700) == nil {
 		opts.CacheDir = s.PluginCacheDir
 	}
+	if len(s.PluginPublicKeys) > 0 {
+		fetch, err := ociFetcher(s.PluginStoreDir, s.PluginPublicKeys)
+		if err != nil {
+			// An oci:// plugin then fails to load, naming the key.
+			err = fmt.Errorf("pluginLoading.publicKeys: %w", err)
+			fetch = func(context.Context, string) (string, error) { return "", err }
+		}
+		opts.FetchModule = fetch
+	}
 	return opts
 }
 

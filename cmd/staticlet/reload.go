@@ -80,6 +80,8 @@ var reloadRules = map[string]reloadRule{
 	"PluginMaxModuleBytes":     restartOnly("pluginLoading.maxModuleSize"),
 	"PluginCompileTimeout":     restartOnly("pluginLoading.compileTimeout"),
 	"PluginCompileMemoryBytes": restartOnly("pluginLoading.compileMemory"),
+	"PluginPublicKeys":         restartOnly("pluginLoading.publicKeys"),
+	"PluginStoreDir":           restartOnly("pluginLoading.storeDir"),
 	"RegisterNode":             restartOnly("registerNode"),
 	"NodeLabels":               restartOnly("nodeLabels"),
 	"NodeIP":                   restartOnly("nodeIP"),

@@ -126,6 +126,14 @@ type PluginLoadingConfig struct {
 	CompileTimeout *metav1.Duration `json:"compileTimeout,omitempty"`
 	// CompileMemory bounds the compiler process's resident memory (default 1Gi).
 	CompileMemory *resource.Quantity `json:"compileMemory,omitempty"`
+	// PublicKeys are PEM public keys (cosign.pub format) that verify
+	// plugins named oci://registry/repository@sha256:...: such a plugin is
+	// used only if one of them verifies its signature. Without any, oci://
+	// plugins are refused.
+	PublicKeys []string `json:"publicKeys,omitempty"`
+	// StoreDir keeps pulled and verified oci:// plugins, so a restart
+	// needs no registry (default <stateDir>/plugin-store).
+	StoreDir string `json:"storeDir,omitempty"`
 }
 
 // FrontConfig configures the kubelet front: the kubelet's
@@ -193,8 +201,11 @@ func ParseStaticletConfig(path string, data []byte) (StaticletConfiguration, err
 	if sc.Kind != Kind {
 		return sc, fmt.Errorf("%s: kind: %w: got %q, want %q", path, ErrInvalidConfig, sc.Kind, Kind)
 	}
-	for _, p := range []*string{&sc.KubeletConfig, &sc.PodManifestPath, &sc.Kubeconfig, &sc.StatusSocket, &sc.PodLogDir, &sc.StateDir, &sc.PluginCacheDir, &sc.Network.CNIConfDir, &sc.Network.CNICacheDir} {
+	for _, p := range []*string{&sc.KubeletConfig, &sc.PodManifestPath, &sc.Kubeconfig, &sc.StatusSocket, &sc.PodLogDir, &sc.StateDir, &sc.PluginCacheDir, &sc.Network.CNIConfDir, &sc.Network.CNICacheDir, &sc.PluginLoading.StoreDir} {
 		*p = relativeTo(path, *p)
+	}
+	for i := range sc.PluginLoading.PublicKeys {
+		sc.PluginLoading.PublicKeys[i] = relativeTo(path, sc.PluginLoading.PublicKeys[i])
 	}
 	for i := range sc.Network.CNIBinDirs {
 		sc.Network.CNIBinDirs[i] = relativeTo(path, sc.Network.CNIBinDirs[i])
@@ -263,9 +274,13 @@ type Settings struct {
 	PluginMaxModuleBytes     int64
 	PluginCompileTimeout     time.Duration
 	PluginCompileMemoryBytes int64
-	RegisterNode             bool
-	NodeLabels               map[string]string
-	NodeIP                   string
+	// PluginPublicKeys and PluginStoreDir are pluginLoading's publicKeys
+	// (paths) and storeDir, defaulted.
+	PluginPublicKeys []string
+	PluginStoreDir   string
+	RegisterNode     bool
+	NodeLabels       map[string]string
+	NodeIP           string
 	// CNIConfDir, CNIBinDirs and CNICacheDir are network's, defaulted.
 	CNIConfDir  string
 	CNIBinDirs  []string
@@ -344,6 +359,8 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 	if q := sc.PluginLoading.CompileMemory; q != nil {
 		s.PluginCompileMemoryBytes = q.Value()
 	}
+	s.PluginPublicKeys = sc.PluginLoading.PublicKeys
+	s.PluginStoreDir = first(sc.PluginLoading.StoreDir, filepath.Join(s.StateDir, "plugin-store"))
 	s.CNIConfDir = first(sc.Network.CNIConfDir, cni.DefaultConfDir)
 	s.CNIBinDirs = sc.Network.CNIBinDirs
 	if len(s.CNIBinDirs) == 0 {
