@@ -7,7 +7,7 @@
 #
 # The build runs in the separate module test/kubelet (its go.mod requires k8s.io/kubernetes v1.37.2 and
 # replaces each staging module with its v0.37.2 release), so the main go.mod never carries k8s.io/kubernetes.
-# A cold build takes about 10 minutes on 2 cores; the result is cached outside the checkout and reused.
+# A cold build takes about 8 minutes on 2 cores; the result is cached outside the checkout and reused.
 #
 # Environment:
 #   KUBELET_CACHE_DIR=DIR  cache folder (default /var/cache/staticlet/kubelet-v1.37.2)
@@ -46,7 +46,7 @@ if [ -x "$binary" ]; then
 	exit 0
 fi
 
-echo "build.sh: building kubelet $version into $cache_dir (about 10 minutes cold on 2 cores)" >&2
+echo "build.sh: building kubelet $version into $cache_dir (about 8 minutes cold on 2 cores)" >&2
 started=$(date +%s)
 partial=$cache_dir/kubelet.partial.$$
 trap 'rm -f "$partial"' EXIT
