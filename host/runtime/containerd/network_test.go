@@ -147,7 +147,8 @@ func TestCNIPodNetwork(t *testing.T) {
 	if _, err := rt2.ListPods(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if st, ok := rt2.PodStatus(server.UID); !ok || st.PodIP != ip {
+	// PodStatus says nothing of a pod until its adoption is done.
+	if st := podStatus(t, rt2, server.UID, 10*time.Second, func(corev1.PodStatus) bool { return true }); st.PodIP != ip {
 		t.Errorf("adopted pod's podIP %q, want %s", st.PodIP, ip)
 	}
 	if n := cnitest.Calls(t, calls, "ADD"); n != 2 {
