@@ -261,7 +261,7 @@ func TestObservedStatus(t *testing.T) {
 	ready := corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 		StartTime: &metav1.Time{Time: time.Unix(1, 0)}}
 	rt.Observe("u1", ready)
-	rt.Observe("unknown", ready) // not published: ignored
+	rt.Observe("unknown", ready) // not published: remembered, not reported
 	if st, _ := rt.PodStatus("u1"); !agent.PodReady(st) {
 		t.Fatalf("status after the kubelet reported Ready = %+v", st)
 	}
@@ -276,5 +276,53 @@ func TestObservedStatus(t *testing.T) {
 	rt.Observe("u1", ready) // no change: no signal
 	if len(rt.StatusChanged()) != 0 {
 		t.Fatal("a signal for an unchanged status")
+	}
+}
+
+func TestStartPodWaitsForTheKubeletsReportAtMostAwaitStatus(t *testing.T) {
+	ctx := context.Background()
+	rt := mustNew(t, front.Options{NodeName: "node1", AwaitStatus: 300 * time.Millisecond})
+	begin := time.Now()
+	if err := rt.StartPod(ctx, staticPod("lonely", "node1", "u-lonely", "busybox")); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took < 300*time.Millisecond {
+		t.Errorf("StartPod without a report returned after %s, want the 300ms AwaitStatus", took)
+	}
+	if pods, _ := rt.ListPods(ctx); len(pods) != 1 {
+		t.Fatalf("a pod not reported in time must stay published: %+v", pods)
+	}
+
+	rt = mustNew(t, front.Options{NodeName: "node1", AwaitStatus: time.Minute})
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		rt.Observe("u-web", corev1.PodStatus{Phase: corev1.PodRunning})
+	}()
+	begin = time.Now()
+	if err := rt.StartPod(ctx, staticPod("web", "node1", "u-web", "busybox")); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Errorf("StartPod returned %s after start, want right after the report", took)
+	}
+}
+
+func TestStatusObservedBeforePublishing(t *testing.T) {
+	// A restarted staticlet's mirror watch may list a running pod before the agent publishes it again.
+	rt := mustNew(t, front.Options{NodeName: "node1", AwaitStatus: time.Minute})
+	rt.Observe("u1", corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}})
+	begin := time.Now()
+	if err := rt.StartPod(context.Background(), staticPod("etcd", "node1", "u1", "busybox")); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("StartPod of a pod already reported waited %s", took)
+	}
+	if st, _ := rt.PodStatus("u1"); !agent.PodReady(st) {
+		t.Errorf("status %+v, want the one observed before publishing", st)
+	}
+	rt.Forget("u1") // published: kept
+	if st, _ := rt.PodStatus("u1"); !agent.PodReady(st) {
+		t.Errorf("Forget dropped a published pod's status: %+v", st)
 	}
 }

@@ -30,9 +30,20 @@ func WatchMirrors(ctx context.Context, client kubernetes.Interface, nodeName str
 			rt.Observe(types.UID(hash), p.Status)
 		}
 	}
+	forget := func(obj interface{}) {
+		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
+		}
+		if p, ok := obj.(*corev1.Pod); ok {
+			if hash, ok := p.Annotations[pod.AnnotationConfigMirror]; ok {
+				rt.Forget(types.UID(hash))
+			}
+		}
+	}
 	_, _ = factory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    observe,
 		UpdateFunc: func(_, obj interface{}) { observe(obj) },
+		DeleteFunc: forget,
 	})
 	factory.Start(ctx.Done())
 	<-ctx.Done()

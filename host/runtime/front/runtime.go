@@ -149,7 +149,7 @@ func (r *Runtime) StartPod(ctx context.Context, p *corev1.Pod) error {
 		return fmt.Errorf("kubelet front: publish %s/%s: %w", p.Namespace, p.Name, err)
 	}
 	r.log.Info("published pod", "pod", p.Namespace+"/"+p.Name, "uid", p.UID)
-	if r.opts.AwaitStatus <= 0 {
+	if _, known := r.observed[p.UID]; known || r.opts.AwaitStatus <= 0 {
 		r.mu.Unlock()
 		return nil
 	}
@@ -220,16 +220,18 @@ func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
 // pod's phase or Ready condition changed.
 func (r *Runtime) StatusChanged() <-chan struct{} { return r.changed }
 
-// Observe records the status the kubelet reported for a published pod (from
-// its mirror pod). A UID that is not published is ignored.
+// Observe records the status the kubelet reported for a pod (from its mirror
+// pod). A UID not published (yet) is remembered too: the mirror watch may
+// list a pod before a restarted agent publishes it again, and a running pod's
+// mirror may not change for a long time.
 func (r *Runtime) Observe(uid types.UID, st corev1.PodStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	before, seen := r.observed[uid]
+	r.observed[uid] = *st.DeepCopy()
 	if _, ok := r.pods[uid]; !ok {
 		return
 	}
-	before, seen := r.observed[uid]
-	r.observed[uid] = *st.DeepCopy()
 	if ch, ok := r.reported[uid]; ok {
 		close(ch)
 		delete(r.reported, uid)
@@ -239,6 +241,16 @@ func (r *Runtime) Observe(uid types.UID, st corev1.PodStatus) {
 		case r.changed <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// Forget drops what was observed of a UID that is not published, when its
+// mirror pod is gone.
+func (r *Runtime) Forget(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.pods[uid]; !ok {
+		delete(r.observed, uid)
 	}
 }
 
