@@ -166,6 +166,11 @@ plugins:
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	st, err := statusapi.Fetch(context.Background(), socket)
+	if err != nil || len(st.Sources) != 1 || st.Sources[0].AdmittingFiles == 0 {
+		t.Errorf("status does not show the admission in progress: %+v %v", st.Sources, err)
+	}
+
 	// Three timeouts in a row quarantine the plugin: status and metrics
 	// show it (the Event on the Node is recorded by the mirror manager,
 	// which needs an API server: host/mirror's tests).

@@ -57,7 +57,8 @@ func newStatusCommand() *cobra.Command {
 -o json prints {"pods": [{"name", "namespace", "uid", "file", "phase", "ready",
 "restarts", "containers": [{"name", "state", "ready", "restartCount", "exitCode",
 "reason"}]}], "files": [{"file", "verdict", "reasons"}], "plugins": [{"name",
-"sha256", "quarantinedUntil", "consecutiveTimeouts"}]}. The table's READY is
+"sha256", "quarantinedUntil", "consecutiveTimeouts"}], "sources": [{"name",
+"complete", "listings", "admittingFiles", "admittingSince"}]}. The table's READY is
 ready/total containers, as kubectl shows it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -124,6 +125,11 @@ func printStatusTable(out io.Writer, st statusapi.Status) error {
 	pods.write(&b)
 	b.WriteString("\n")
 	files.write(&b)
+	for _, src := range st.Sources {
+		if src.AdmittingFiles > 0 {
+			fmt.Fprintf(&b, "\nsource %s: admitting %d files since %s (the previous listing's verdicts stay in force)\n", src.Name, src.AdmittingFiles, src.AdmittingSince)
+		}
+	}
 	for _, p := range st.Plugins {
 		if p.QuarantinedUntil != "" {
 			fmt.Fprintf(&b, "\nplugin %s quarantined until %s (%d consecutive timeouts)\n", p.Name, p.QuarantinedUntil, p.ConsecutiveTimeouts)

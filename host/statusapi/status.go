@@ -20,6 +20,21 @@ type Status struct {
 	Synced bool `json:"synced"`
 	// Plugins is the admission chain in force, in order.
 	Plugins []Plugin `json:"plugins,omitempty"`
+	// Sources says what the agent has from each source, and which listing
+	// waits for admission (plugins may take long; meanwhile the results of
+	// the listing before stay in force).
+	Sources []SourceState `json:"sources,omitempty"`
+}
+
+// SourceState is what the agent has from one source.
+type SourceState struct {
+	Name     string `json:"name"`
+	Complete bool   `json:"complete"`
+	Listings uint64 `json:"listings"`
+	// AdmittingFiles and AdmittingSince are set while the source's newest
+	// listing is being admitted.
+	AdmittingFiles int    `json:"admittingFiles,omitempty"`
+	AdmittingSince string `json:"admittingSince,omitempty"`
 }
 
 // Plugin is one plugin of the chain in force.
@@ -118,6 +133,13 @@ func FromAgent(s agent.Status) Status {
 		out.Files = append(out.Files, file)
 	}
 	sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].File < out.Files[j].File })
+	for _, src := range s.Sources {
+		wire := SourceState{Name: src.Name, Complete: src.Complete, Listings: src.Listings}
+		if ad := src.Admitting; ad != nil {
+			wire.AdmittingFiles, wire.AdmittingSince = ad.Files, ad.Since.UTC().Format(time.RFC3339)
+		}
+		out.Sources = append(out.Sources, wire)
+	}
 	for _, p := range s.Pods {
 		ns, name, _ := strings.Cut(p.Key, "/")
 		pod := Pod{Name: name, Namespace: ns, UID: p.UID, File: p.File, Phase: string(corev1.PodPending), AgentState: p.Phase, LastError: p.LastError, WaitingFor: p.WaitingFor, Containers: []Container{}}
