@@ -223,6 +223,7 @@ func newPluginCommand() *cobra.Command {
 		Short: "Run, test, measure and inspect Wasm admission plugins",
 	}
 	cmd.AddCommand(newPluginRunCommand(), newPluginTestCommand(), newPluginBenchCommand(), newPluginInspectCommand(),
-		newPluginKeygenCommand(), newPluginPushCommand(), newPluginSignCommand(), newPluginResolveCommand())
+		newPluginKeygenCommand(), newPluginPushCommand(), newPluginSignCommand(), newPluginResolveCommand(),
+		newPluginGatekeeperCommand())
 	return cmd
 }
