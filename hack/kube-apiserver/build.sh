@@ -16,45 +16,9 @@ set -euo pipefail
 
 version=v1.37.2
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-module_dir=$repo_root/test/kube-apiserver
+# shellcheck source=../lib/cached-build.sh
+. "$repo_root/hack/lib/cached-build.sh"
 cache_dir=${KUBE_APISERVER_CACHE_DIR:-/var/cache/staticlet/kube-apiserver-$version}
-binary=${KUBE_APISERVER_BIN:-$cache_dir/kube-apiserver}
-
-die() {
-	echo "build.sh: $*" >&2
-	exit 1
-}
-
-if [ "${1:-}" = --path ]; then
-	echo "$binary"
-	exit 0
-fi
-[ $# -eq 0 ] || die "usage: build.sh [--path]"
-
-if [ -x "$binary" ]; then
-	echo "$binary"
-	exit 0
-fi
-[ -z "${KUBE_APISERVER_BIN:-}" ] || die "KUBE_APISERVER_BIN=$KUBE_APISERVER_BIN is not an executable file"
-
-mkdir -p "$cache_dir"
-# One build at a time per cache folder: a second caller waits for the first and then finds the binary.
-exec 9>"$cache_dir/.build.lock"
-flock 9
-if [ -x "$binary" ]; then
-	echo "$binary"
-	exit 0
-fi
-
-echo "build.sh: building kube-apiserver $version into $cache_dir (about 11 minutes cold on 2 cores)" >&2
-started=$(date +%s)
-partial=$cache_dir/kube-apiserver.partial.$$
-trap 'rm -f "$partial"' EXIT
 # The version ldflags make /version answer v1.37.2 as a release build does; the build itself is the module's.
-ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1"
-ldflags+=" -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean"
-(cd "$module_dir" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" \
-	-o "$partial" k8s.io/kubernetes/cmd/kube-apiserver)
-mv "$partial" "$binary"
-echo "build.sh: built $binary in $(($(date +%s) - started))s" >&2
-echo "$binary"
+cached_build kube-apiserver "$repo_root/test/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$cache_dir" \
+	"${KUBE_APISERVER_BIN:-$cache_dir/kube-apiserver}" KUBE_APISERVER_BIN "$(k8s_version_ldflags "$version")" "$@"
