@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,8 +60,26 @@ func newNodeEnv(t *testing.T) nodeEnv {
 		t.Fatal(err)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Warn, Output: os.Stderr})
+	// Runs after the agents' cleanup: the API server is shared by the package's tests, so the mirrors the
+	// last agent left go too.
+	t.Cleanup(func() { deleteNodePods(t, cluster) })
 	return nodeEnv{cluster: cluster, dir: t.TempDir(), image: image, rtOpts: containerd.Options{Address: address, Namespace: ns,
 		StateDir: t.TempDir(), PodLogDir: t.TempDir(), NodeName: cluster.NodeName, LoggerBinary: self, Logger: log.Named("runtime")}}
+}
+
+func deleteNodePods(t *testing.T, cluster *kubeapi.Cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := cluster.Admin(t)
+	pods, err := admin.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.nodeName", cluster.NodeName).String()})
+	if err != nil {
+		t.Logf("cleanup: list pods: %v", err)
+		return
+	}
+	zero := int64(0)
+	for _, p := range pods.Items {
+		_ = admin.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	}
 }
 
 // start runs an agent; stop ends it, leaving its pods running for the next one to adopt.
@@ -391,12 +412,12 @@ func TestEditWhileAgentDown(t *testing.T) {
 	n := e.start(t)
 	t.Cleanup(func() { n.stopPods(t) })
 	admin := e.cluster.Admin(t)
-	name := "graceful-pod-" + e.cluster.NodeName
-	e.write(t, "graceful.yaml", gracefulManifest("graceful-pod", e.image, "1"))
+	name := "edited-pod-" + e.cluster.NodeName
+	e.write(t, "edited.yaml", gracefulManifest("edited-pod", e.image, "1"))
 	m := waitPod(t, admin, name, 90*time.Second, "Running 1/1", runningReady)
 
 	n.stop(t)
-	e.write(t, "graceful.yaml", gracefulManifest("graceful-pod", e.image, "2"))
+	e.write(t, "edited.yaml", gracefulManifest("edited-pod", e.image, "2"))
 	n = e.start(t)
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		p := waitPod(t, admin, name, time.Second, "present", func(p *corev1.Pod) bool { return true })
@@ -414,4 +435,76 @@ func describePod(p *corev1.Pod) string {
 		return "absent"
 	}
 	return fmt.Sprintf("uid %s %s (deleting: %v)", p.UID, p.Status.Phase, p.DeletionTimestamp != nil)
+}
+
+// TestMirrorStaysWhileContainerdIsDownDuringTermination ports the kubelet's node-conformance test
+// "MirrorPodWithGracePeriod when create a mirror pod and the container runtime is temporarily down during pod
+// termination the mirror pod should terminate successfully" (mirror_pod_grace_period_test.go), without its
+// kubelet_* metric checks: the file is removed, containerd stops 2 s into the grace period; the mirror stays
+// Running while containerd is down, and is removed once containerd is back and the stop completes.
+func TestMirrorStaysWhileContainerdIsDownDuringTermination(t *testing.T) {
+	if os.Getenv(testenv.EnvAddress) != "" {
+		t.Skip("restarts only the private containerd")
+	}
+	e := newNodeEnv(t)
+	n := e.start(t)
+	t.Cleanup(func() { n.stopPods(t) })
+	admin := e.cluster.Admin(t)
+	name := "runtime-down-pod-" + e.cluster.NodeName
+	e.write(t, "runtime-down.yaml", gracefulManifest("runtime-down-pod", e.image, "1"))
+	m := waitPod(t, admin, name, 90*time.Second, "Running 1/1", runningReady)
+
+	if err := os.Remove(filepath.Join(e.dir, "runtime-down.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	stateDir := filepath.Dir(e.rtOpts.Address)
+	stopContainerd(t, stateDir)
+	restarted := false
+	defer func() {
+		if !restarted {
+			startContainerd(t, stateDir)
+		}
+	}()
+	// Longer than the 4 s grace period: the runtime cannot kill the container while containerd is down.
+	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		p := waitPod(t, admin, name, time.Second, "present", func(p *corev1.Pod) bool { return true })
+		if p == nil || p.UID != m.UID || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+			t.Fatalf("while containerd is down the mirror is %s; want uid %s Running", describePod(p), m.UID)
+		}
+	}
+	startContainerd(t, stateDir)
+	restarted = true
+	back := time.Now()
+	// The upstream test allows about 30 s from the runtime's return (grace period, sync and housekeeping).
+	waitPod(t, admin, name, 30*time.Second, "removed once the stop completes", func(p *corev1.Pod) bool { return p == nil })
+	t.Logf("mirror removed %s after containerd was back", time.Since(back).Round(100*time.Millisecond))
+}
+
+func stopContainerd(t *testing.T, stateDir string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(stateDir, "containerd.pid"))
+	if err != nil {
+		t.Fatalf("containerd pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("containerd pid: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("stop containerd: %v", err)
+	}
+	for end := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("containerd did not stop within 10 s")
+		}
+	}
+}
+
+func startContainerd(t *testing.T, stateDir string) {
+	t.Helper()
+	out, err := exec.Command("bash", "../../../hack/containerd/containerd.sh", "start", stateDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("restart containerd: %v: %s", err, out)
+	}
 }
