@@ -508,3 +508,44 @@ func startContainerd(t *testing.T, stateDir string) {
 		t.Fatalf("restart containerd: %v: %s", err, out)
 	}
 }
+
+// TestMirrorGenerationAcrossUpdates ports the kubelet's node-conformance tests "MirrorPod (Pod Generation)
+// mirror pod: update activeDeadlineSeconds", "... update container image" and "... update initContainer
+// image" (mirror_pod_test.go): after each edit the mirror is recreated and Running, its generation is 1 and
+// its status.observedGeneration empty. The image edits change the command instead (one local image).
+func TestMirrorGenerationAcrossUpdates(t *testing.T) {
+	e := newNodeEnv(t)
+	n := e.start(t)
+	t.Cleanup(func() { n.stopPods(t) })
+	admin := e.cluster.Admin(t)
+	name := "generation-pod-" + e.cluster.NodeName
+	manifest := func(extra, command, init string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: generation-pod}
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Always
+%s%s  containers: [{name: main, image: %s, imagePullPolicy: Never, command: [sh, -c, "trap 'exit 0' TERM; %s & wait"]}]
+`, extra, init, e.image, command)
+	}
+	initContainer := func(command string) string {
+		return fmt.Sprintf("  initContainers: [{name: init, image: %s, imagePullPolicy: Never, command: [sh, -c, %q]}]\n", e.image, command)
+	}
+	e.write(t, "generation.yaml", manifest("", "sleep 3600", initContainer("true")))
+	m := waitPod(t, admin, name, 90*time.Second, "Running 1/1", runningReady)
+	for _, step := range []struct{ what, content string }{
+		{"activeDeadlineSeconds", manifest("  activeDeadlineSeconds: 3000\n", "sleep 3600", initContainer("true"))},
+		{"container image", manifest("  activeDeadlineSeconds: 3000\n", "sleep 3601", initContainer("true"))},
+		{"initContainer image", manifest("  activeDeadlineSeconds: 3000\n", "sleep 3601", initContainer("true; true"))},
+	} {
+		e.write(t, "generation.yaml", step.content)
+		old := m.UID
+		m = waitPod(t, admin, name, 60*time.Second, "recreated and Running after the "+step.what+" update", func(p *corev1.Pod) bool {
+			return runningReady(p) && p.UID != old
+		})
+		if m.Generation != 1 || m.Status.ObservedGeneration != 0 {
+			t.Errorf("after the %s update: generation %d, status.observedGeneration %d; want 1 and 0", step.what, m.Generation, m.Status.ObservedGeneration)
+		}
+	}
+}
