@@ -88,6 +88,8 @@ var reloadRules = map[string]reloadRule{
 	"CNIConfDir":               restartOnly("network.cniConfDir"),
 	"CNIBinDirs":               restartOnly("network.cniBinDirs"),
 	"CNICacheDir":              restartOnly("network.cniCacheDir"),
+	"Mode":                     restartOnly("mode"),
+	"FrontAddress":             restartOnly("front.address"),
 }
 
 // applyReload compares the running settings with the reloaded ones field by
