@@ -54,8 +54,10 @@ type Denial struct {
 	Field string `json:"field,omitempty"`
 }
 
-// response is the union of all operations' responses; see docs/plugin-abi.md.
-type response struct {
+// Response is the union of all operations' responses; see
+// docs/plugin-abi.md. The host decodes responses with this same type, so the
+// SDK and the host cannot disagree on the wire format.
+type Response struct {
 	Error    string          `json:"error,omitempty"`
 	Allowed  *bool           `json:"allowed,omitempty"`
 	Denials  []Denial        `json:"denials,omitempty"`

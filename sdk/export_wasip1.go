@@ -55,9 +55,9 @@ func call(op string, ptr, size uint32) uint64 {
 	var resp []byte
 	switch {
 	case registered == nil:
-		resp, _ = json.Marshal(response{Error: "sdk: no plugin registered (call sdk.Register from init)"})
+		resp, _ = json.Marshal(Response{Error: "sdk: no plugin registered (call sdk.Register from init)"})
 	case !ok || uint32(len(req)) != size:
-		resp, _ = json.Marshal(response{Error: "sdk: request buffer was not allocated with staticlet_alloc"})
+		resp, _ = json.Marshal(Response{Error: "sdk: request buffer was not allocated with staticlet_alloc"})
 	default:
 		resp = registered.Handle(op, req)
 	}

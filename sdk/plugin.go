@@ -130,23 +130,23 @@ func (p *Plugin[S]) Handle(operation string, request []byte) []byte {
 	resp := p.handle(operation, request)
 	data, err := json.Marshal(resp)
 	if err != nil {
-		data, _ = json.Marshal(response{Error: "encode response: " + err.Error()})
+		data, _ = json.Marshal(Response{Error: "encode response: " + err.Error()})
 	}
 	return data
 }
 
-func (p *Plugin[S]) handle(operation string, request []byte) (resp response) {
+func (p *Plugin[S]) handle(operation string, request []byte) (resp Response) {
 	defer func() {
 		if r := recover(); r != nil {
-			resp = response{Error: fmt.Sprintf("panic: %v\n%s", r, debug.Stack())}
+			resp = Response{Error: fmt.Sprintf("panic: %v\n%s", r, debug.Stack())}
 		}
 	}()
 	var req Request
 	if err := json.Unmarshal(request, &req); err != nil {
-		return response{Error: "decode request: " + err.Error()}
+		return Response{Error: "decode request: " + err.Error()}
 	}
 	if req.ABIVersion != ABIVersion {
-		return response{Error: fmt.Sprintf("request ABI version %d, this plugin speaks %d", req.ABIVersion, ABIVersion)}
+		return Response{Error: fmt.Sprintf("request ABI version %d, this plugin speaks %d", req.ABIVersion, ABIVersion)}
 	}
 	settings, err := decodeSettings[S](req.Settings)
 	if operation == OpValidateSettings {
@@ -154,14 +154,14 @@ func (p *Plugin[S]) handle(operation string, request []byte) (resp response) {
 			err = p.CheckSettings(settings)
 		}
 		valid := err == nil
-		resp := response{Valid: &valid}
+		resp := Response{Valid: &valid}
 		if err != nil {
 			resp.Message = err.Error()
 		}
 		return resp
 	}
 	if err != nil {
-		return response{Error: err.Error()}
+		return Response{Error: err.Error()}
 	}
 	switch operation {
 	case OpValidate:
@@ -170,30 +170,30 @@ func (p *Plugin[S]) handle(operation string, request []byte) (resp response) {
 		}
 		v, err := p.Validate(&req, settings)
 		if err != nil {
-			return response{Error: err.Error()}
+			return Response{Error: err.Error()}
 		}
 		allowed := v.Allowed()
-		return response{Allowed: &allowed, Denials: v.Denials, Warnings: v.Warnings}
+		return Response{Allowed: &allowed, Denials: v.Denials, Warnings: v.Warnings}
 	case OpMutate:
 		if p.Mutate == nil {
 			break
 		}
 		m, err := p.Mutate(&req, settings)
 		if err != nil {
-			return response{Error: err.Error()}
+			return Response{Error: err.Error()}
 		}
-		return response{Manifest: m.Manifest, Warnings: m.Warnings}
+		return Response{Manifest: m.Manifest, Warnings: m.Warnings}
 	case OpName:
 		if p.PodName == nil {
 			break
 		}
 		name, err := p.PodName(&req, settings)
 		if err != nil {
-			return response{Error: err.Error()}
+			return Response{Error: err.Error()}
 		}
-		return response{Name: &name}
+		return Response{Name: &name}
 	}
-	return response{Error: fmt.Sprintf("operation %q not offered by this plugin", operation)}
+	return Response{Error: fmt.Sprintf("operation %q not offered by this plugin", operation)}
 }
 
 func decodeSettings[S any](raw json.RawMessage) (S, error) {

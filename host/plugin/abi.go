@@ -1,19 +1,19 @@
 package plugin
 
-import "encoding/json"
+import "github.com/staticlet/staticlet/sdk"
 
 // ABIVersion is the plugin ABI version this host speaks (docs/plugin-abi.md).
-const ABIVersion = 1
+const ABIVersion = sdk.ABIVersion
 
 // Operation is one of the ABI's operations.
 type Operation string
 
 // Operations, as named in requests and in the staticlet_<op> exports.
 const (
-	OpValidate         Operation = "validate"
-	OpMutate           Operation = "mutate"
-	OpName             Operation = "name"
-	OpValidateSettings Operation = "validate_settings"
+	OpValidate         Operation = sdk.OpValidate
+	OpMutate           Operation = sdk.OpMutate
+	OpName             Operation = sdk.OpName
+	OpValidateSettings Operation = sdk.OpValidateSettings
 )
 
 // Names of the ABI's exports and imports.
@@ -46,46 +46,15 @@ func (op Operation) bit() uint32 {
 	return 0
 }
 
-// wireRequest is the request JSON of ABI version 1.
-type wireRequest struct {
-	ABIVersion int             `json:"abiVersion"`
-	Operation  Operation       `json:"operation"`
-	File       string          `json:"file,omitempty"`
-	Source     string          `json:"source,omitempty"`
-	Node       wireNode        `json:"node"`
-	Settings   json.RawMessage `json:"settings,omitempty"`
-	Manifest   json.RawMessage `json:"manifest,omitempty"`
-}
+// The wire types of ABI version 1 are the SDK's (a standard-library-only
+// module the host requires): one definition for both sides.
+type (
+	wireRequest  = sdk.Request
+	wireNode     = sdk.Node
+	wireResponse = sdk.Response
+	wireDenial   = sdk.Denial
+)
 
-type wireNode struct {
-	Name   string            `json:"name"`
-	Labels map[string]string `json:"labels,omitempty"`
-}
-
-// wireResponse is the union of the operations' responses.
-type wireResponse struct {
-	Error    string          `json:"error"`
-	Allowed  *bool           `json:"allowed"`
-	Denials  []wireDenial    `json:"denials"`
-	Warnings []string        `json:"warnings"`
-	Manifest json.RawMessage `json:"manifest"`
-	Name     *string         `json:"name"`
-	Valid    *bool           `json:"valid"`
-	Message  string          `json:"message"`
-}
-
-type wireDenial struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field"`
-}
-
-// Metadata is the content of a module's staticlet.metadata custom section.
-type Metadata struct {
-	Name           string          `json:"name"`
-	Version        string          `json:"version,omitempty"`
-	Description    string          `json:"description,omitempty"`
-	ABIVersion     int             `json:"abiVersion"`
-	Operations     []string        `json:"operations,omitempty"`
-	SettingsSchema json.RawMessage `json:"settingsSchema,omitempty"`
-}
+// Metadata is the content of a module's staticlet.metadata custom section,
+// as the SDK writes it.
+type Metadata = sdk.Metadata

@@ -131,7 +131,7 @@ func BenchmarkValidateWarmNoTimeout(b *testing.B) { benchValidate(b, Options{noT
 func BenchmarkValidateNative(b *testing.B) {
 	p := denyprivileged.Plugin
 	reportLatency(b, func() {
-		req, err := json.Marshal(wireRequest{ABIVersion: ABIVersion, Operation: OpValidate, File: seedRequest.File, Source: "file",
+		req, err := json.Marshal(wireRequest{ABIVersion: ABIVersion, Operation: string(OpValidate), File: seedRequest.File, Source: "file",
 			Node: wireNode{Name: seedRequest.Node.Name, Labels: seedRequest.Node.Labels}, Manifest: seedRequest.Manifest})
 		if err != nil {
 			b.Fatal(err)

@@ -10,7 +10,7 @@ import (
 func (p *loaded) request(op Operation, req Request, manifest []byte) wireRequest {
 	return wireRequest{
 		ABIVersion: ABIVersion,
-		Operation:  op,
+		Operation:  string(op),
 		File:       req.File,
 		Source:     req.Source,
 		Node:       wireNode{Name: req.Node.Name, Labels: req.Node.Labels},

@@ -250,7 +250,7 @@ func loadPlugin(ctx context.Context, spec Spec, index int, info moduleInfo, opts
 		return nil, fmt.Errorf("%w: export at least one of staticlet_validate, staticlet_mutate, staticlet_name", ErrNoOperation)
 	}
 	if _, ok := exports[exportPrefix+string(OpValidateSettings)]; ok {
-		resp, _, err := p.callOn(ctx, inst, OpValidateSettings, wireRequest{ABIVersion: ABIVersion, Operation: OpValidateSettings, Settings: p.settings})
+		resp, _, err := p.callOn(ctx, inst, OpValidateSettings, wireRequest{ABIVersion: ABIVersion, Operation: string(OpValidateSettings), Settings: p.settings})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", OpValidateSettings, err)
 		}
