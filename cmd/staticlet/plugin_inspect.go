@@ -70,6 +70,11 @@ func printInspect(w io.Writer, path string, info plugin.ModuleInfo) {
 	} else {
 		fmt.Fprintf(tw, "metadata\tnone (no %s section)\n", plugin.MetadataSection)
 	}
+	if o := info.OPA; o != nil {
+		fmt.Fprintf(tw, "kind\tOPA module (abi: opa), OPA Wasm ABI %s\n", text(o.ABIVersion))
+		fmt.Fprintf(tw, "entrypoints\t%s\n", text(strings.Join(o.Entrypoints, ", ")))
+		fmt.Fprintf(tw, "imported built-ins\t%s\n", text(strings.Join(o.Builtins, ", ")))
+	}
 	var ops []string
 	for _, op := range info.Operations {
 		ops = append(ops, string(op))

@@ -36,6 +36,9 @@ type ModuleInfo struct {
 	MemoryMax     *uint32        `json:"memoryMaxPages,omitempty"`
 	// Problems are reasons LoadChain would refuse the module.
 	Problems []string `json:"problems,omitempty"`
+	// OPA is set for a module built by `opa build -t wasm` (a plugin with
+	// abi: opa); the staticlet ABI's fields then stay empty.
+	OPA *OPAModuleInfo `json:"opa,omitempty"`
 }
 
 // FunctionInfo is an exported or imported function and its signature.
@@ -88,6 +91,18 @@ func Inspect(ctx context.Context, module []byte) (ModuleInfo, error) {
 		if max, ok := mem.Max(); ok {
 			info.MemoryMax = &max
 		}
+	}
+	if IsOPAModule(module) {
+		opa, err := inspectOPA(ctx, module)
+		if err != nil {
+			info.Problems = append(info.Problems, "as an OPA module: "+err.Error())
+		}
+		info.OPA = &opa
+		info.Operations = []Operation{OpValidate}
+		for _, b := range opa.Unsupported {
+			info.Problems = append(info.Problems, fmt.Sprintf("imports the OPA built-in %s, which the host does not implement", b))
+		}
+		return info, nil
 	}
 	exports := cm.ExportedFunctions()
 	offered, version := uint32(1<<32-1), uint64(0)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
@@ -352,25 +353,9 @@ func (p *loaded) loadOPA(ctx context.Context) error {
 		return fmt.Errorf("%w: the module speaks OPA Wasm ABI %d.%d, this host needs 1.2 or newer (opa_eval)", ErrABIVersion, major, minor)
 	}
 	p.opa.abiMinor = minor
-	var builtins, entrypoints map[string]int32
-	_, err = inst.guard(ctx, p, func(c context.Context) ([]uint64, error) {
-		for name, into := range map[string]*map[string]int32{opaExportBuiltins: &builtins, opaExportEntrypoints: &entrypoints} {
-			res, err := inst.mod.ExportedFunction(name).Call(c)
-			if err != nil {
-				return nil, err
-			}
-			raw, err := opaDump(c, inst.mod, uint32(res[0]), int(p.maxResponse))
-			if err != nil {
-				return nil, err
-			}
-			if err := json.Unmarshal(raw, into); err != nil {
-				return nil, fmt.Errorf("%w: %s(): %w", ErrBadResponse, name, err)
-			}
-		}
-		return nil, nil
-	})
+	builtins, entrypoints, err := p.readOPATables(ctx, inst)
 	if err != nil {
-		return fmt.Errorf("read the module's built-ins and entrypoints: %w", err)
+		return err
 	}
 	p.opa.builtins = map[int32]string{}
 	var missing []string
@@ -394,6 +379,106 @@ func (p *loaded) loadOPA(ctx context.Context) error {
 	p.ops[OpValidate] = true
 	keep = true
 	return nil
+}
+
+// readOPATables asks an instance for the module's imported built-ins and
+// its entrypoints (name -> id).
+func (p *loaded) readOPATables(ctx context.Context, inst *instance) (builtins, entrypoints map[string]int32, err error) {
+	_, err = inst.guard(ctx, p, func(c context.Context) ([]uint64, error) {
+		for name, into := range map[string]*map[string]int32{opaExportBuiltins: &builtins, opaExportEntrypoints: &entrypoints} {
+			res, err := inst.mod.ExportedFunction(name).Call(c)
+			if err != nil {
+				return nil, err
+			}
+			raw, err := opaDump(c, inst.mod, uint32(res[0]), int(p.maxResponse))
+			if err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal(raw, into); err != nil {
+				return nil, fmt.Errorf("%w: %s(): %w", ErrBadResponse, name, err)
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the module's built-ins and entrypoints: %w", err)
+	}
+	return builtins, entrypoints, nil
+}
+
+// IsOPAModule reports whether a module looks like `opa build -t wasm`
+// output: it imports env.memory and exports opa_eval.
+func IsOPAModule(module []byte) bool {
+	sections, err := splitSections(module)
+	if err != nil {
+		return false
+	}
+	imports, exports := false, false
+	for _, s := range sections {
+		switch s.id {
+		case sectionImport:
+			imports = bytes.Contains(s.body, []byte("\x03env\x06memory"))
+		case sectionExport:
+			exports = bytes.Contains(s.body, []byte("\x08opa_eval"))
+		}
+	}
+	return imports && exports
+}
+
+// OPAModuleInfo is what `plugin inspect` shows of an OPA module.
+type OPAModuleInfo struct {
+	ABIVersion  string   `json:"abiVersion"`
+	Entrypoints []string `json:"entrypoints"`
+	// Builtins are the built-ins the module imports; Unsupported those of
+	// them the host does not implement (LoadChain refuses the module).
+	Builtins    []string `json:"builtins"`
+	Unsupported []string `json:"unsupported,omitempty"`
+}
+
+// inspectOPA loads an OPA module as LoadChain would (memory localised,
+// instrumented, OPA host functions) in the interpreter and reads its ABI
+// version, entrypoints and built-ins, each call bounded as a plugin call.
+func inspectOPA(ctx context.Context, module []byte) (OPAModuleInfo, error) {
+	var out OPAModuleInfo
+	info, err := localizeOPAMemory(moduleInfo{bytes: module})
+	if err != nil {
+		return out, err
+	}
+	code, err := instrument(info.bytes)
+	if err != nil {
+		return out, fmt.Errorf("cannot be bounded by a deadline: %w", err)
+	}
+	p := &loaded{timeout: 2 * time.Second, memoryLimit: DefaultMemoryLimit, interruptible: true,
+		logger: hclog.NewNullLogger(), maxResponse: DefaultMaxResponseBytes, opa: &opaModule{dataDocument: []byte("{}")}}
+	p.runtime = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithMemoryLimitPages(DefaultMemoryLimit/wasmPageSize))
+	defer p.runtime.Close(ctx)
+	if err := instantiateOPAHost(ctx, p.runtime, p); err != nil {
+		return out, err
+	}
+	if p.compiled, err = p.runtime.CompileModule(ctx, code); err != nil {
+		return out, fmt.Errorf("compile: %w", err)
+	}
+	inst, err := p.newInstance(ctx)
+	if err != nil {
+		return out, fmt.Errorf("cannot instantiate: %w", err)
+	}
+	defer inst.close(ctx)
+	major, minor, err := opaABIVersion(inst.mod)
+	if err != nil {
+		return out, err
+	}
+	out.ABIVersion = fmt.Sprintf("%d.%d", major, minor)
+	builtins, entrypoints, err := p.readOPATables(ctx, inst)
+	if err != nil {
+		return out, err
+	}
+	out.Entrypoints, out.Builtins = sortedKeys(entrypoints), sortedKeys(builtins)
+	for _, b := range out.Builtins {
+		if opaHostBuiltins[b] == nil {
+			out.Unsupported = append(out.Unsupported, b)
+		}
+	}
+	return out, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

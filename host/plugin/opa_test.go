@@ -196,6 +196,25 @@ violation contains {"msg": msg} if {
 	if strings.Contains(err.Error(), "needs sprintf") {
 		t.Errorf("error %q names sprintf, which the host implements", err)
 	}
+
+	// plugin inspect says the same before anything is configured.
+	module, err := os.ReadFile(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := Inspect(context.Background(), module)
+	if err != nil || info.OPA == nil {
+		t.Fatalf("Inspect: %+v, %v", info, err)
+	}
+	if got := strings.Join(info.OPA.Builtins, ","); got != "http.send,sprintf,time.now_ns" {
+		t.Errorf("inspect: built-ins %s", got)
+	}
+	if got := strings.Join(info.OPA.Unsupported, ","); got != "http.send,time.now_ns" || len(info.Problems) != 2 {
+		t.Errorf("inspect: unsupported %s, problems %q", got, info.Problems)
+	}
+	if strings.Join(info.OPA.Entrypoints, ",") != "needs/violation" || !strings.HasPrefix(info.OPA.ABIVersion, "1.") {
+		t.Errorf("inspect: %+v", info.OPA)
+	}
 }
 
 // TestOPALoadErrors: a wrong entrypoint names the module's entrypoints; a
