@@ -28,6 +28,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -107,7 +108,8 @@ type Store struct {
 	// every pull is refused.
 	Keys []crypto.PublicKey
 	// Options are go-containerregistry's remote options (transport,
-	// authentication); nil means anonymous over the default transport.
+	// authentication), applied after the defaults (credentials from the
+	// Docker configuration, defaultOptions).
 	Options []remote.Option
 }
 
@@ -150,7 +152,15 @@ func (s *Store) Fetch(ctx context.Context, ref Reference) (string, error) {
 }
 
 func (s *Store) remoteOptions(ctx context.Context) []remote.Option {
-	return append([]remote.Option{remote.WithContext(ctx)}, s.Options...)
+	return append(defaultOptions(ctx), s.Options...)
+}
+
+// defaultOptions authenticate as `docker login` (and cosign, crane, oras)
+// would: with the credentials of the Docker configuration ($DOCKER_CONFIG or
+// ~/.docker/config.json of the user the agent runs as), anonymously where
+// it has none.
+func defaultOptions(ctx context.Context) []remote.Option {
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
 }
 
 // pull fetches the manifest by digest (go-containerregistry checks it
@@ -350,7 +360,7 @@ func Resolve(ctx context.Context, tagRef string, opts ...remote.Option) (Referen
 	if err != nil {
 		return Reference{}, err
 	}
-	desc, err := remote.Head(tag, append([]remote.Option{remote.WithContext(ctx)}, opts...)...)
+	desc, err := remote.Head(tag, append(defaultOptions(ctx), opts...)...)
 	if err != nil {
 		return Reference{}, fmt.Errorf("%w: %s: %w", ErrPull, tagRef, err)
 	}
@@ -383,7 +393,7 @@ func Push(ctx context.Context, tagRef string, module []byte, opts ...remote.Opti
 		return Reference{}, err
 	}
 	img = mutate.ConfigMediaType(img, WasmConfigMediaType)
-	if err := remote.Write(tag, img, append([]remote.Option{remote.WithContext(ctx)}, opts...)...); err != nil {
+	if err := remote.Write(tag, img, append(defaultOptions(ctx), opts...)...); err != nil {
 		return Reference{}, fmt.Errorf("push %s: %w", tagRef, err)
 	}
 	digest, err := img.Digest()
@@ -415,7 +425,7 @@ func Sign(ctx context.Context, ref Reference, key *ecdsa.PrivateKey, opts ...rem
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrReference, err)
 	}
-	ropts := append([]remote.Option{remote.WithContext(ctx)}, opts...)
+	ropts := append(defaultOptions(ctx), opts...)
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	if existing, err := remote.Image(tag, ropts...); err == nil {
 		base = existing

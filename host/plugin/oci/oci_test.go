@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log"
@@ -201,5 +202,48 @@ func TestKeys(t *testing.T) {
 	}
 	if _, err := ParsePrivateKey([]byte("junk")); !errors.Is(err, ErrKey) {
 		t.Errorf("junk: %v", err)
+	}
+}
+
+// TestCredentialsFromDockerConfig: a registry that wants a login is pushed
+// to and pulled from with the credentials of the Docker configuration, and
+// refuses both without them.
+func TestCredentialsFromDockerConfig(t *testing.T) {
+	ctx := context.Background()
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if user, pass, ok := req.BasicAuth(); !ok || user != "author" || pass != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		inner.ServeHTTP(w, req)
+	}))
+	defer server.Close()
+	host := strings.TrimPrefix(server.URL, "http://")
+	key := newKey(t)
+
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	if _, err := Push(ctx, "oci://"+host+"/policies/psp:v1", module); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("push without credentials: %v", err)
+	}
+	config := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("author:s3cret"))
+	os.WriteFile(filepath.Join(config, "config.json"), []byte(`{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`), 0o600)
+	t.Setenv("DOCKER_CONFIG", config)
+	ref, err := Push(ctx, "oci://"+host+"/policies/psp:v1", module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Sign(ctx, ref, key); err != nil {
+		t.Fatal(err)
+	}
+	store := &Store{Dir: t.TempDir(), Keys: []crypto.PublicKey{&key.PublicKey}}
+	if _, err := store.Fetch(ctx, ref); err != nil {
+		t.Fatalf("fetch with credentials: %v", err)
+	}
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	if _, err := (&Store{Dir: t.TempDir(), Keys: store.Keys}).Fetch(ctx, ref); !errors.Is(err, ErrPull) {
+		t.Fatalf("fetch without credentials: %v", err)
 	}
 }
