@@ -13,6 +13,7 @@ import (
 	"github.com/staticlet/staticlet/host/agent"
 	"github.com/staticlet/staticlet/host/config"
 	"github.com/staticlet/staticlet/host/mirror"
+	"github.com/staticlet/staticlet/host/runtime/containerd"
 )
 
 // startMirrors starts the mirror pod manager when a kubeconfig is configured and returns the hook to set as
@@ -36,7 +37,7 @@ func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, coun
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
 	}
-	opts := mirror.NodeOptions{Labels: s.NodeLabels, AgentVersion: "staticlet/" + version}
+	opts := mirror.NodeOptions{Labels: s.NodeLabels, AgentVersion: "staticlet/" + version, Taints: s.RegisterWithTaints, KubeletPort: s.KubeletPort}
 	if s.NodeIP != "" {
 		opts.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: s.NodeIP}, {Type: corev1.NodeHostName, Address: s.NodeName}}
 	}
@@ -49,13 +50,27 @@ func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, coun
 	if hostIP == "" && len(opts.Addresses) > 0 && net.ParseIP(opts.Addresses[0].Address) != nil {
 		hostIP = opts.Addresses[0].Address
 	}
-	m := mirror.New(mirror.Config{
+	cfg := mirror.Config{
 		Client: client, NodeName: s.NodeName, RegisterNode: s.RegisterNode, Node: opts, HostIP: hostIP,
 		RuntimeStatus: rt.PodStatus, CountCall: countCall, Logger: log.Named("mirror"),
-	})
+	}
+	// A registered Node is Ready only while containerd answers, and names its version (nodestatus.go).
+	if probe, ok := rt.(runtimeProbe); ok {
+		cfg.RuntimeHealth, cfg.RuntimeVersion = probe.Ping, probe.RuntimeVersion
+	}
+	m := mirror.New(cfg)
 	go func() {
 		defer close(done)
 		_ = m.Run(ctx)
 	}()
 	return mirror.Hook(m), m.WarnNode, done, nil
 }
+
+// runtimeProbe is what the containerd runtime offers a registered Node: its health and its version.
+type runtimeProbe interface {
+	Ping(context.Context) error
+	RuntimeVersion(context.Context) (string, error)
+}
+
+// A containerd runtime that stopped offering them would leave the Node Ready while containerd is down.
+var _ runtimeProbe = (*containerd.Runtime)(nil)

@@ -85,6 +85,8 @@ var reloadRules = map[string]reloadRule{
 	"RegisterNode":             restartOnly("registerNode"),
 	"NodeLabels":               restartOnly("nodeLabels"),
 	"NodeIP":                   restartOnly("nodeIP"),
+	"RegisterWithTaints":       restartOnly("registerWithTaints"),
+	"KubeletPort":              restartOnly("kubeletPort"),
 	"CNIConfDir":               restartOnly("network.cniConfDir"),
 	"CNIBinDirs":               restartOnly("network.cniBinDirs"),
 	"CNICacheDir":              restartOnly("network.cniCacheDir"),

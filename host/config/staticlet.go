@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -99,6 +100,14 @@ type StaticletConfiguration struct {
 	// NodeIP is the node's InternalIP address and the pods' hostIP (default: the first global IPv4
 	// address of an interface that is up).
 	NodeIP string `json:"nodeIP,omitempty"`
+	// RegisterWithTaints are the taints the Node is registered with, as the KubeletConfiguration's field
+	// of that name: unset means one NoSchedule taint, DefaultNodeTaintKey, so the scheduler places no
+	// pods on a node that runs only static pods; [] registers none. NodeRestriction lets a node set taints
+	// only when it creates its Node.
+	RegisterWithTaints []corev1.Taint `json:"registerWithTaints,omitempty"`
+	// KubeletPort is advertised as the Node's daemonEndpoints.kubeletEndpoint.Port. staticlet does not
+	// serve the kubelet API yet, so the default is 0: nothing is advertised.
+	KubeletPort int32 `json:"kubeletPort,omitempty"`
 	// Network is the pods' network through CNI.
 	Network NetworkConfig `json:"network,omitempty"`
 	// Mode is standalone (default) or kubeletFront.
@@ -281,6 +290,9 @@ type Settings struct {
 	RegisterNode     bool
 	NodeLabels       map[string]string
 	NodeIP           string
+	// RegisterWithTaints is registerWithTaints, defaulted; KubeletPort is kubeletPort.
+	RegisterWithTaints []corev1.Taint
+	KubeletPort        int32
 	// CNIConfDir, CNIBinDirs and CNICacheDir are network's, defaulted.
 	CNIConfDir  string
 	CNIBinDirs  []string
@@ -346,6 +358,7 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 	}
 	s.Plugins = sc.Plugins
 	s.RegisterNode, s.NodeLabels, s.NodeIP = sc.RegisterNode, sc.NodeLabels, sc.NodeIP
+	s.RegisterWithTaints, s.KubeletPort = nodeTaints(sc.RegisterWithTaints), sc.KubeletPort
 	s.PluginBaseDir = sc.baseDir
 	s.PluginCacheDir = first(sc.PluginCacheDir, filepath.Join(s.StateDir, "plugin-cache"))
 	s.PluginMaxModuleBytes, s.PluginCompileTimeout, s.PluginCompileMemoryBytes =
@@ -442,6 +455,7 @@ func (s Settings) Validate() error {
 	if s.NodeIP != "" && net.ParseIP(s.NodeIP) == nil {
 		bad("nodeIP", "%q is not an IP address", s.NodeIP)
 	}
+	errs = append(errs, validateNodeTaints(s.RegisterWithTaints, s.KubeletPort)...)
 	if !strings.HasPrefix(s.CgroupRoot, "/") {
 		bad("cgroupRoot", "%q must be a cgroup path starting with /", s.CgroupRoot)
 	}

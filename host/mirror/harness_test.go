@@ -53,6 +53,8 @@ type stackOptions struct {
 	files map[string]string
 	// nodeLabels are the configured node labels; nil means staticlet.dev/test=yes.
 	nodeLabels map[string]string
+	// configure, when set, changes the manager's configuration before it starts.
+	configure func(*mirror.Config)
 }
 
 func startStack(t testing.TB, opts stackOptions) *stack {
@@ -77,8 +79,12 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.mgr = mirror.New(mirror.Config{Client: c.Node(t), NodeName: s.node, RegisterNode: opts.registerNode, Node: nopts,
-		RuntimeStatus: s.rt.PodStatus, Logger: log.Named("mirror")})
+	cfg := mirror.Config{Client: c.Node(t), NodeName: s.node, RegisterNode: opts.registerNode, Node: nopts,
+		RuntimeStatus: s.rt.PodStatus, Logger: log.Named("mirror")}
+	if opts.configure != nil {
+		opts.configure(&cfg)
+	}
+	s.mgr = mirror.New(cfg)
 	ensureServiceAccount(t, s.admin)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

@@ -67,9 +67,15 @@ type Config struct {
 	// StatusQPS and StatusBurst rate-limit status patches across all pods.
 	StatusQPS   float64
 	StatusBurst int
-	// NodeStatusInterval is how often a registered node's status (Ready heartbeat) is patched.
+	// NodeStatusInterval is how often a registered node's status (Ready heartbeat) is patched; the
+	// runtime's health is checked every NodeStatusInterval or LeaseRenewInterval, whichever is shorter, and
+	// a change of Ready is patched at once.
 	NodeStatusInterval time.Duration
-	RequestTimeout     time.Duration
+	// RuntimeHealth, when set, is the container runtime's health check: a registered Node is Ready only
+	// while it passes. RuntimeVersion, when set, names the runtime in nodeInfo ("containerd://1.7.24").
+	RuntimeHealth  func(context.Context) error
+	RuntimeVersion func(context.Context) (string, error)
+	RequestTimeout time.Duration
 	// CountCall, when set, counts each API server request by verb and outcome ("ok" or "error"), for metrics.
 	CountCall func(verb, outcome string)
 	Logger    hclog.Logger
@@ -98,6 +104,7 @@ type Manager struct {
 	recorder record.EventRecorder
 
 	creates, deletes, patches, events, forbidden atomic.Int64
+	runtimeDown, taintsWarned                    atomic.Bool
 
 	// Everything below is owned by the worker goroutine (Run's).
 	state    State
@@ -115,6 +122,8 @@ type Manager struct {
 	// containers are still stopping (State.Terminating).
 	terminating map[string]Terminating
 	conflicts   map[string]string
+	// refused holds, by pod key, the UID of the pod bound to this node that was rejected (admission.go).
+	refused map[string]types.UID
 }
 
 // New returns a manager; call Run to start it.
@@ -154,6 +163,7 @@ func New(cfg Config) *Manager {
 		stopping:    map[string]*corev1.Pod{},
 		terminating: map[string]Terminating{},
 		conflicts:   map[string]string{},
+		refused:     map[string]types.UID{},
 		warnings:    make(chan nodeWarning, nodeWarningBacklog),
 	}
 	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig[string](newJitteredBackoff(retryBase, retryMax, 0.5),
@@ -423,6 +433,9 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		static = want.Pod
 	}
 	actual := m.pods.pod(key)
+	if err := m.refuseForeign(ctx, key, actual); err != nil {
+		return err
+	}
 	term := m.terminating[key]
 	d := mirrorpod.Decide(static, actual, m.cfg.NodeName, m.nodeUID, m.state.Synced, term.UID)
 	if d.Action != mirrorpod.SyncStatus && d.Action != mirrorpod.Nothing {
@@ -658,7 +671,7 @@ func (m *Manager) keepNode(ctx context.Context) {
 			m.log.Warn("node: request failed; retrying", "error", err, "retry_in", wait)
 		} else {
 			backoff.Forget("node")
-			wait = wait4(mirrorpod.LeaseRenewInterval)
+			wait = wait4(min(mirrorpod.LeaseRenewInterval, m.cfg.NodeStatusInterval))
 		}
 		select {
 		case <-ctx.Done():
@@ -672,6 +685,7 @@ func (m *Manager) keepNode(ctx context.Context) {
 func wait4(d time.Duration) time.Duration { return wait.Jitter(d*9/10, 0.1) }
 
 func (m *Manager) ensureNode(ctx context.Context, lastStatus *time.Time) error {
+	health := m.nodeHealth(ctx)
 	rctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
 	nodes := m.cfg.Client.CoreV1().Nodes()
@@ -679,7 +693,7 @@ func (m *Manager) ensureNode(ctx context.Context, lastStatus *time.Time) error {
 	node, err := nodes.Get(rctx, m.cfg.NodeName, metav1.GetOptions{})
 	m.count("get_node", err)
 	if apierrors.IsNotFound(err) {
-		node, err = nodes.Create(rctx, mirrorpod.NodeObject(m.cfg.NodeName, m.cfg.Node, now), metav1.CreateOptions{})
+		node, err = nodes.Create(rctx, mirrorpod.NodeObject(m.cfg.NodeName, m.cfg.Node, health, now), metav1.CreateOptions{})
 		m.count("create_node", err)
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("register node: %s: %w", m.cfg.NodeName, err)
@@ -697,8 +711,9 @@ func (m *Manager) ensureNode(ctx context.Context, lastStatus *time.Time) error {
 	if node, err = m.reconcileNodeLabels(rctx, node); err != nil {
 		return err
 	}
-	if now.Sub(*lastStatus) >= m.cfg.NodeStatusInterval || !mirrorpod.NodeReady(node) {
-		if err := m.patchNodeStatus(rctx, node, now); err != nil {
+	m.warnMissingTaints(node)
+	if now.Sub(*lastStatus) >= m.cfg.NodeStatusInterval || mirrorpod.NodeReady(node) == health.RuntimeDown {
+		if err := m.patchNodeStatus(rctx, node, health, now); err != nil {
 			return err
 		}
 		*lastStatus = now
@@ -722,8 +737,8 @@ func (m *Manager) reconcileNodeLabels(ctx context.Context, node *corev1.Node) (*
 	return patched, nil
 }
 
-func (m *Manager) patchNodeStatus(ctx context.Context, node *corev1.Node, now time.Time) error {
-	patch, err := mirrorpod.NodeStatusPatch(node, m.cfg.Node, now)
+func (m *Manager) patchNodeStatus(ctx context.Context, node *corev1.Node, health mirrorpod.NodeHealth, now time.Time) error {
+	patch, err := mirrorpod.NodeStatusPatch(node, m.cfg.Node, health, now)
 	if err != nil {
 		return fmt.Errorf("node status: %s: %w", m.cfg.NodeName, err)
 	}
@@ -732,6 +747,7 @@ func (m *Manager) patchNodeStatus(ctx context.Context, node *corev1.Node, now ti
 	if err != nil {
 		return fmt.Errorf("node status: patch %s: %w", m.cfg.NodeName, err)
 	}
+	m.readyChanged(mirrorpod.NodeReady(node), !health.RuntimeDown)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package mirror
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 
 	"github.com/staticlet/staticlet/host/mirror/mirrorpod"
 )
@@ -22,9 +24,14 @@ type NodeOptions = mirrorpod.NodeOptions
 // NodeLeaseNamespace is where nodes renew their Lease.
 const NodeLeaseNamespace = mirrorpod.NodeLeaseNamespace
 
-// HostNodeOptions fills what opts leaves empty from this host: capacity (CPUs, /proc/meminfo, 110 pods)
-// and addresses (the first global unicast IPv4 address of an interface that is up, else 127.0.0.1).
+// HostNodeOptions fills what opts leaves empty from this host: capacity (CPUs, /proc/meminfo, 110 pods),
+// addresses (the address of the interface with the default route, as the kubelet chooses it without
+// --node-ip, else the first global unicast IPv4 address of an interface that is up, else 127.0.0.1) and
+// the system facts of nodeInfo (HostSystemInfo).
 func HostNodeOptions(nodeName string, opts NodeOptions) (NodeOptions, error) {
+	if opts.SystemInfo == (corev1.NodeSystemInfo{}) {
+		opts.SystemInfo = HostSystemInfo()
+	}
 	if len(opts.Capacity) == 0 {
 		mem, err := memTotal()
 		if err != nil {
@@ -62,6 +69,9 @@ func memTotal() (int64, error) {
 }
 
 func hostIPv4() string {
+	if ip, err := utilnet.ChooseHostInterface(); err == nil && ip.To4() != nil {
+		return ip.String()
+	}
 	ifaces, err := net.Interfaces()
 	if err == nil {
 		for _, iface := range ifaces {
@@ -80,4 +90,42 @@ func hostIPv4() string {
 		}
 	}
 	return "127.0.0.1"
+}
+
+// HostSystemInfo reads the facts the kubelet reports in a Node's nodeInfo (through cAdvisor): the kernel
+// release (/proc/sys/kernel/osrelease), the OS image (/etc/os-release PRETTY_NAME, else "Linux"), the boot
+// ID (/proc/sys/kernel/random/boot_id), the machine ID (/etc/machine-id, else /var/lib/dbus/machine-id)
+// and the system UUID (/sys/class/dmi/id/product_uuid, readable by root only on most hosts). A fact that
+// cannot be read is left empty, as the kubelet leaves it.
+func HostSystemInfo() corev1.NodeSystemInfo {
+	return corev1.NodeSystemInfo{
+		KernelVersion: readFact("/proc/sys/kernel/osrelease"),
+		OSImage:       osImage(readFact("/etc/os-release")),
+		BootID:        readFact("/proc/sys/kernel/random/boot_id"),
+		MachineID:     cmp.Or(readFact("/etc/machine-id"), readFact("/var/lib/dbus/machine-id")),
+		SystemUUID:    readFact("/sys/class/dmi/id/product_uuid"),
+	}
+}
+
+func readFact(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// osImage is os-release's PRETTY_NAME, unquoted, or "Linux" as cAdvisor reports a host without one.
+func osImage(osRelease string) string {
+	for _, line := range strings.Split(osRelease, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "PRETTY_NAME="); ok {
+			if u, err := strconv.Unquote(v); err == nil {
+				v = u
+			}
+			if v = strings.Trim(v, "'"); v != "" {
+				return v
+			}
+		}
+	}
+	return "Linux"
 }

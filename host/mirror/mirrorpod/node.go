@@ -36,6 +36,17 @@ type NodeOptions struct {
 	Capacity corev1.ResourceList
 	// AgentVersion is reported as the node's kubelet version.
 	AgentVersion string
+	// SystemInfo holds the host's facts as the kubelet reports them: kernel version, OS image, boot,
+	// machine and system IDs (see host/mirror.HostNodeOptions). Its KubeletVersion, OperatingSystem and
+	// Architecture are ignored (AgentVersion and the build's GOOS and GOARCH are reported), and its
+	// ContainerRuntimeVersion is used only until NodeHealth reports one.
+	SystemInfo corev1.NodeSystemInfo
+	// KubeletPort is advertised as status.daemonEndpoints.kubeletEndpoint.Port; 0 when no kubelet API is
+	// served on this node (the API server's logs, exec and node proxy then have nowhere to go).
+	KubeletPort int32
+	// Taints are set on the Node when this agent registers it. NodeRestriction forbids a node to change
+	// its taints afterwards, so a Node that already exists keeps the ones it has.
+	Taints []corev1.Taint
 }
 
 // ManagedLabelsAnnotation lists, comma-separated and sorted, the configured node labels staticlet last set
@@ -59,39 +70,22 @@ func managedLabels(opts NodeOptions) string {
 	return strings.Join(slices.Sorted(maps.Keys(opts.Labels)), ",")
 }
 
-// NodeObject is the Node this agent registers (pure: addresses and capacity are in opts).
-func NodeObject(name string, opts NodeOptions, now time.Time) *corev1.Node {
+// NodeObject is the Node this agent registers (pure: addresses, capacity and the host's facts are in opts,
+// the runtime's health in h).
+func NodeObject(name string, opts NodeOptions, h NodeHealth, now time.Time) *corev1.Node {
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nodeLabels(name, opts),
 			Annotations: map[string]string{ManagedLabelsAnnotation: managedLabels(opts)}},
+		Spec: corev1.NodeSpec{Taints: append([]corev1.Taint(nil), opts.Taints...)},
 		Status: corev1.NodeStatus{
-			Capacity:    opts.Capacity.DeepCopy(),
-			Allocatable: opts.Capacity.DeepCopy(),
-			Addresses:   append([]corev1.NodeAddress(nil), opts.Addresses...),
-			Conditions:  []corev1.NodeCondition{ReadyCondition(now, nil)},
-			NodeInfo: corev1.NodeSystemInfo{
-				KubeletVersion:  opts.AgentVersion,
-				OperatingSystem: goruntime.GOOS,
-				Architecture:    goruntime.GOARCH,
-			},
+			Capacity:        opts.Capacity.DeepCopy(),
+			Allocatable:     opts.Capacity.DeepCopy(),
+			Addresses:       append([]corev1.NodeAddress(nil), opts.Addresses...),
+			Conditions:      []corev1.NodeCondition{ReadyCondition(now, h, nil)},
+			NodeInfo:        nodeInfo(opts, h, ""),
+			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: opts.KubeletPort}},
 		},
 	}
-}
-
-// ReadyCondition is the node's Ready condition as of now, keeping the transition time of prev when it was
-// already Ready.
-func ReadyCondition(now time.Time, prev []corev1.NodeCondition) corev1.NodeCondition {
-	c := corev1.NodeCondition{
-		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-		Message:           "staticlet is posting ready status",
-		LastHeartbeatTime: metav1.NewTime(now), LastTransitionTime: metav1.NewTime(now),
-	}
-	for _, p := range prev {
-		if p.Type == corev1.NodeReady && p.Status == corev1.ConditionTrue && !p.LastTransitionTime.IsZero() {
-			c.LastTransitionTime = p.LastTransitionTime
-		}
-	}
-	return c
 }
 
 // LeaseObject is the node's Lease, owned by the Node as the kubelet makes it.
@@ -131,18 +125,20 @@ func NodeReady(n *corev1.Node) bool {
 	return false
 }
 
-// NodeStatusPatch is the strategic merge patch of nodes/status that renews the Ready heartbeat and sets
-// capacity, allocatable and addresses from opts.
-func NodeStatusPatch(node *corev1.Node, opts NodeOptions, now time.Time) ([]byte, error) {
-	want := NodeObject(node.Name, opts, now).Status
-	want.Conditions = []corev1.NodeCondition{ReadyCondition(now, node.Status.Conditions)}
+// NodeStatusPatch is the strategic merge patch of nodes/status that renews the Ready heartbeat from h and
+// sets capacity, allocatable, addresses, nodeInfo and daemonEndpoints from opts.
+func NodeStatusPatch(node *corev1.Node, opts NodeOptions, h NodeHealth, now time.Time) ([]byte, error) {
+	want := NodeObject(node.Name, opts, h, now).Status
+	want.Conditions = []corev1.NodeCondition{ReadyCondition(now, h, node.Status.Conditions)}
+	want.NodeInfo = nodeInfo(opts, h, node.Status.NodeInfo.ContainerRuntimeVersion)
 	old, err := jsonOf(corev1.Node{Status: corev1.NodeStatus{Conditions: node.Status.Conditions, Capacity: node.Status.Capacity,
-		Allocatable: node.Status.Allocatable, Addresses: node.Status.Addresses}})
+		Allocatable: node.Status.Allocatable, Addresses: node.Status.Addresses, NodeInfo: node.Status.NodeInfo,
+		DaemonEndpoints: node.Status.DaemonEndpoints}})
 	if err != nil {
 		return nil, fmt.Errorf("node status patch: %s: %w", node.Name, err)
 	}
 	patch, err := twoWayPatch(old, corev1.Node{Status: corev1.NodeStatus{Conditions: want.Conditions, Capacity: want.Capacity,
-		Allocatable: want.Allocatable, Addresses: want.Addresses}}, corev1.Node{})
+		Allocatable: want.Allocatable, Addresses: want.Addresses, NodeInfo: want.NodeInfo, DaemonEndpoints: want.DaemonEndpoints}}, corev1.Node{})
 	if err != nil {
 		return nil, fmt.Errorf("node status patch: %s: %w", node.Name, err)
 	}

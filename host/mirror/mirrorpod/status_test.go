@@ -160,14 +160,14 @@ func TestLifecycleEvents(t *testing.T) {
 
 func TestNodeObject(t *testing.T) {
 	n := NodeObject("worker-1", NodeOptions{Labels: map[string]string{"tier": "edge"}, AgentVersion: "staticlet/0.1",
-		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.10"}}}, t0)
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.10"}}}, NodeHealth{}, t0)
 	if n.Labels[corev1.LabelHostname] != "worker-1" || n.Labels["tier"] != "edge" || n.Labels[corev1.LabelOSStable] == "" {
 		t.Errorf("labels = %v", n.Labels)
 	}
 	if InternalIP(n) != "192.0.2.10" || len(n.Status.Conditions) != 1 || n.Status.Conditions[0].Status != corev1.ConditionTrue {
 		t.Errorf("status = %+v", n.Status)
 	}
-	c := ReadyCondition(t0.Add(time.Minute), n.Status.Conditions)
+	c := ReadyCondition(t0.Add(time.Minute), NodeHealth{}, n.Status.Conditions)
 	if !c.LastTransitionTime.Time.Equal(t0) || !c.LastHeartbeatTime.Time.Equal(t0.Add(time.Minute)) {
 		t.Errorf("ready condition times = %s / %s", c.LastTransitionTime, c.LastHeartbeatTime)
 	}
@@ -179,7 +179,7 @@ func TestNodeObject(t *testing.T) {
 
 func TestNodeLabelsPatch(t *testing.T) {
 	opts := NodeOptions{Labels: map[string]string{"tier": "edge", "zone": "a"}}
-	n := NodeObject("worker-1", opts, t0)
+	n := NodeObject("worker-1", opts, NodeHealth{}, t0)
 	if n.Annotations[ManagedLabelsAnnotation] != "tier,zone" {
 		t.Errorf("registered node annotation = %q", n.Annotations[ManagedLabelsAnnotation])
 	}
