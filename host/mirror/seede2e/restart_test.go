@@ -47,6 +47,8 @@ type nodeEnv struct {
 	rtOpts  containerd.Options
 	dir     string
 	image   string
+	// nodeStatusInterval is the manager's NodeStatusInterval (0: the default).
+	nodeStatusInterval time.Duration
 }
 
 func newNodeEnv(t *testing.T) nodeEnv {
@@ -96,7 +98,8 @@ func (e nodeEnv) start(t *testing.T) *node {
 		t.Fatal(err)
 	}
 	mgr := mirror.New(mirror.Config{Client: e.cluster.Node(t), NodeName: e.cluster.NodeName, RegisterNode: true, Node: nodeOpts,
-		RuntimeStatus: rt.PodStatus, Logger: log.Named("mirror")})
+		RuntimeStatus: rt.PodStatus, RuntimeHealth: rt.Ping, RuntimeVersion: rt.RuntimeVersion,
+		NodeStatusInterval: e.nodeStatusInterval, Logger: log.Named("mirror")})
 	files := source.NewMailbox()
 	a := agent.New(agent.Config{
 		Runtime: rt, Pipeline: admission.New(admission.Options{NodeName: e.cluster.NodeName}),
