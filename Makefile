@@ -105,6 +105,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./host/manifest ./host/validation ./host/admission ./host/desired ./host/source/file ./host/agent
 	STATICLET_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./host/runtime/containerd
 	STATICLET_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench Mirror -benchtime 20x -timeout 20m ./host/mirror
+	STATICLET_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench KubeletFront -benchtime 5x -timeout 20m ./host/runtime/front/kubelete2e
 
 ## run: the README's main command: a private containerd under $(RUN_STATE)
 ## (or the one at $$CONTAINERD_ADDRESS), the busybox image imported as

@@ -34,7 +34,7 @@ const repoRoot = "../../../.."
 const converge = 60 * time.Second
 
 // need skips the test when a component is missing, or fails it with STATICLET_REQUIRE_INTEGRATION=1.
-func need(t *testing.T, what string, err error) {
+func need(t testing.TB, what string, err error) {
 	t.Helper()
 	if err == nil {
 		return
@@ -45,7 +45,7 @@ func need(t *testing.T, what string, err error) {
 	t.Skipf("skipping: %s is unavailable: %v (set %s=1 to fail instead)", what, err, testenv.EnvRequireIntegration)
 }
 
-func requireNode(t *testing.T) {
+func requireNode(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short skips tests that run a kubelet")
@@ -69,7 +69,7 @@ func wrapOut(err error, out []byte) error {
 }
 
 // freePort is a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +81,7 @@ func freePort(t *testing.T) int {
 
 // images writes the busybox image and the sandbox image (staticlet.test/pause:1, sleeping as PID 1) as
 // archives for node.sh to import.
-func images(t *testing.T, dir string) []string {
+func images(t testing.TB, dir string) []string {
 	t.Helper()
 	var paths []string
 	for _, opts := range []ociimage.Options{
@@ -115,7 +115,7 @@ type kubeletNode struct {
 
 // startKubelet runs the kubelet as the node's identity of cluster c, reading src, with the settings these
 // machines need (issue 13): cgroup v1 allowed, cgroupfs, swap allowed, a cgroupRoot of its own.
-func startKubelet(t *testing.T, c *kubeapi.Cluster, src kubeletSource) *kubeletNode {
+func startKubelet(t testing.TB, c *kubeapi.Cluster, src kubeletSource) *kubeletNode {
 	t.Helper()
 	// node.sh's socket path (STATE_DIR/containerd.sock.ttrpc) must fit in 107 bytes: a short folder.
 	dir, err := os.MkdirTemp("", "kl-")
@@ -164,7 +164,7 @@ enforceNodeAllocatable: []
 	return n
 }
 
-func (n *kubeletNode) stop(t *testing.T) {
+func (n *kubeletNode) stop(t testing.TB) {
 	if n.cmd == nil {
 		return
 	}
@@ -186,7 +186,7 @@ func (n *kubeletNode) stop(t *testing.T) {
 	_ = os.RemoveAll(n.dir)
 }
 
-func tail(t *testing.T, path string, lines int) {
+func tail(t testing.TB, path string, lines int) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return
@@ -205,7 +205,7 @@ var built struct {
 }
 
 // staticletBinary builds cmd/staticlet (and its logger) once per test binary.
-func staticletBinary(t *testing.T) string {
+func staticletBinary(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() {
 		dir, err := os.MkdirTemp("", "staticlet-bin-")
@@ -226,7 +226,7 @@ func staticletBinary(t *testing.T) string {
 
 // startFront runs `staticlet run` in mode kubeletFront on folder, serving on address, with the plugins'
 // YAML (a plugins: list, or "") and the node's identity to read the kubelet's mirror pods.
-func startFront(t *testing.T, c *kubeapi.Cluster, folder, address, plugins string) {
+func startFront(t testing.TB, c *kubeapi.Cluster, folder, address, plugins string) {
 	t.Helper()
 	dir := t.TempDir()
 	config := fmt.Sprintf(`apiVersion: staticlet.dev/v1alpha1
@@ -277,7 +277,7 @@ func (b *syncBuffer) String() string {
 }
 
 // writeFile writes elsewhere and renames into place, as tools should.
-func writeFile(t *testing.T, dir, name, content string) {
+func writeFile(t testing.TB, dir, name, content string) {
 	t.Helper()
 	tmp := filepath.Join(dir, "."+name+".tmp")
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
@@ -326,7 +326,7 @@ type recorder struct {
 	signal chan struct{}
 }
 
-func record(t *testing.T, admin kubernetes.Interface, node string) *recorder {
+func record(t testing.TB, admin kubernetes.Interface, node string) *recorder {
 	t.Helper()
 	r := &recorder{signal: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -390,7 +390,7 @@ func (r *recorder) deletions(since time.Time) []podEvent {
 
 // waitRunning waits until a live pod name, other than one with a config.mirror hash in not, is running
 // and ready, and returns the watch event that said so (its time is when the test saw it).
-func (r *recorder) waitRunning(t *testing.T, name string, not ...string) podEvent {
+func (r *recorder) waitRunning(t testing.TB, name string, not ...string) podEvent {
 	t.Helper()
 	deadline := time.After(converge)
 	for {
@@ -437,7 +437,7 @@ func runningReady(p *corev1.Pod) bool {
 }
 
 // mirrors lists the live mirror pods on the node.
-func mirrors(t *testing.T, admin kubernetes.Interface, node string) []corev1.Pod {
+func mirrors(t testing.TB, admin kubernetes.Interface, node string) []corev1.Pod {
 	t.Helper()
 	list, err := admin.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String()})
 	if err != nil {
@@ -453,7 +453,7 @@ func mirrors(t *testing.T, admin kubernetes.Interface, node string) []corev1.Pod
 }
 
 // waitGone waits until no pod name is bound to the node.
-func waitGone(t *testing.T, admin kubernetes.Interface, node, name string) {
+func waitGone(t testing.TB, admin kubernetes.Interface, node, name string) {
 	t.Helper()
 	deadline := time.Now().Add(converge)
 	for {
@@ -473,7 +473,7 @@ func waitGone(t *testing.T, admin kubernetes.Interface, node, name string) {
 
 // assertMirrors checks that the live mirror pods on the node are exactly want's names, each once, with
 // the UID want gives (when not "").
-func assertMirrors(t *testing.T, rec *recorder, admin kubernetes.Interface, node string, want map[string]string) {
+func assertMirrors(t testing.TB, rec *recorder, admin kubernetes.Interface, node string, want map[string]string) {
 	t.Helper()
 	got := map[string][]string{}
 	for _, p := range mirrors(t, admin, node) {
@@ -492,7 +492,7 @@ func assertMirrors(t *testing.T, rec *recorder, admin kubernetes.Interface, node
 }
 
 // assertRunningVersion checks that the mirror pod name mirrors the static pod hash and is running.
-func assertRunningVersion(t *testing.T, admin kubernetes.Interface, node, name, hash string) {
+func assertRunningVersion(t testing.TB, admin kubernetes.Interface, node, name, hash string) {
 	t.Helper()
 	for _, p := range mirrors(t, admin, node) {
 		if p.Name == name {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"testing"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 
 // soak is how long the steady state is watched for mirror deletions: STATICLET_KUBELET_SOAK (a Go
 // duration; issue 13 asks for 10m once), 10s by default.
-func soak(t *testing.T) time.Duration {
+func soak(t testing.TB) time.Duration {
 	if v := os.Getenv("STATICLET_KUBELET_SOAK"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -24,18 +23,6 @@ func soak(t *testing.T) time.Duration {
 		return d
 	}
 	return 10 * time.Second
-}
-
-// rounds is how many pods each measurement creates and edits: STATICLET_KUBELET_ROUNDS, 3 by default.
-func rounds(t *testing.T) int {
-	if v := os.Getenv("STATICLET_KUBELET_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("STATICLET_KUBELET_ROUNDS=%q: want a positive number", v)
-		}
-		return n
-	}
-	return 3
 }
 
 // TestKubeletFront: staticlet in mode kubeletFront keeps the folder, the real kubelet reads its URL and
@@ -108,56 +95,39 @@ func TestKubeletFront(t *testing.T) {
 	waitGone(t, admin, node, "warm-"+node)
 }
 
-// TestMeasureFrontAgainstFolder measures file-to-running and edit-to-running (a file written, then its
-// mirror pod Running and Ready as a watch sees it) through staticlet's front and with the kubelet reading
-// the folder itself, on the same kubelet, node and API server. The figures are logged and, with
-// STATICLET_KUBELET_FIGURES=PATH, appended to PATH.
-func TestMeasureFrontAgainstFolder(t *testing.T) {
-	requireNode(t)
-	c := kubeapi.Start(t)
-	n := rounds(t)
-	var front, folder figures
-	t.Run("front", func(t *testing.T) {
-		dir := t.TempDir()
-		address := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		startFront(t, c, dir, address, "")
-		rec := record(t, c.Admin(t), c.NodeName)
-		startKubelet(t, c, kubeletSource{url: "http://" + address + "/pods"})
-		front = measure(t, c, rec, dir, n)
+// BenchmarkKubeletFront measures file-to-running and edit-to-running (a file written, then its mirror pod
+// Running and Ready as a watch sees it) through staticlet's front ("front") and with the kubelet reading the
+// folder itself ("folder", the baseline), on the same kubelet binary, node and API server; b.N pods are
+// created and edited one after another (-benchtime 5x). Reported: the medians, in seconds.
+func BenchmarkKubeletFront(b *testing.B) {
+	requireNode(b)
+	c := kubeapi.Start(b)
+	b.Run("front", func(b *testing.B) {
+		dir := b.TempDir()
+		address := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+		startFront(b, c, dir, address, "")
+		rec := record(b, c.Admin(b), c.NodeName)
+		startKubelet(b, c, kubeletSource{url: "http://" + address + "/pods"})
+		measure(b, c, rec, dir, b.N).report(b)
 	})
-	t.Run("folder", func(t *testing.T) {
-		dir := t.TempDir()
-		rec := record(t, c.Admin(t), c.NodeName)
-		startKubelet(t, c, kubeletSource{folder: dir})
-		folder = measure(t, c, rec, dir, n)
+	b.Run("folder", func(b *testing.B) {
+		dir := b.TempDir()
+		rec := record(b, c.Admin(b), c.NodeName)
+		startKubelet(b, c, kubeletSource{folder: dir})
+		measure(b, c, rec, dir, b.N).report(b)
 	})
-	if t.Failed() || len(front.create) == 0 || len(folder.create) == 0 {
-		return
-	}
-	lines := []string{
-		fmt.Sprintf("file to running, median of %d: front %s, folder %s, ratio %.2f", n, median(front.create), median(folder.create), ratio(front.create, folder.create)),
-		fmt.Sprintf("edit to running, median of %d: front %s, folder %s, ratio %.2f", n, median(front.edit), median(folder.edit), ratio(front.edit, folder.edit)),
-		fmt.Sprintf("all: front create %v edit %v; folder create %v edit %v", front.create, front.edit, folder.create, folder.edit),
-	}
-	for _, l := range lines {
-		t.Log(l)
-	}
-	if path := os.Getenv("STATICLET_KUBELET_FIGURES"); path != "" {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		for _, l := range lines {
-			fmt.Fprintln(f, l)
-		}
-	}
 }
 
 type figures struct{ create, edit []time.Duration }
 
+func (f figures) report(b *testing.B) {
+	b.ReportMetric(median(f.create).Seconds(), "file-to-running-s")
+	b.ReportMetric(median(f.edit).Seconds(), "edit-to-running-s")
+	b.Logf("%d pods: file to running %v, edit to running %v", len(f.create), f.create, f.edit)
+}
+
 // measure creates n pods one after another, each then edited once, and removes them.
-func measure(t *testing.T, c *kubeapi.Cluster, rec *recorder, dir string, n int) figures {
+func measure(t testing.TB, c *kubeapi.Cluster, rec *recorder, dir string, n int) figures {
 	t.Helper()
 	node := c.NodeName
 	writeFile(t, dir, "warm.yaml", manifest("warm", "1", false))
@@ -191,5 +161,3 @@ func median(d []time.Duration) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
 }
-
-func ratio(a, b []time.Duration) float64 { return float64(median(a)) / float64(median(b)) }
