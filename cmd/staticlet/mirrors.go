@@ -39,6 +39,9 @@ func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, coun
 	}
 	opts := mirror.NodeOptions{Labels: s.NodeLabels, AgentVersion: "staticlet/" + version, Taints: s.RegisterWithTaints, KubeletPort: s.KubeletPort}
 	if s.NodeIP != "" {
+		if err := mirror.CheckNodeIP(s.NodeIP); err != nil {
+			log.Warn("nodeIP may not be reachable from the API server", "error", err)
+		}
 		opts.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: s.NodeIP}, {Type: corev1.NodeHostName, Address: s.NodeName}}
 	}
 	if s.RegisterNode {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,9 +22,11 @@ func nodeTaints(configured []corev1.Taint) []corev1.Taint {
 	return configured
 }
 
-// validateNodeTaints checks registerWithTaints as the API server would (qualified key, label-like value,
-// one of the three effects, no TimeAdded) and kubeletPort's range.
-func validateNodeTaints(taints []corev1.Taint, kubeletPort int32) []error {
+// validateNodeRegistration checks registerWithTaints as the API server would (qualified key, label-like
+// value, one of the three effects, no TimeAdded), kubeletPort's range, and refuses a nodeIP the kubelet
+// refuses as --node-ip because no other host could reach it (unspecified, multicast, link-local).
+func validateNodeRegistration(s Settings) []error {
+	taints, kubeletPort := s.RegisterWithTaints, s.KubeletPort
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %w: %s", field, ErrInvalidConfig, fmt.Sprintf(format, args...)))
@@ -46,6 +49,9 @@ func validateNodeTaints(taints []corev1.Taint, kubeletPort int32) []error {
 		if t.TimeAdded != nil {
 			bad(field+".timeAdded", "must not be set: the API server sets it for NoExecute taints")
 		}
+	}
+	if ip := net.ParseIP(s.NodeIP); ip != nil && (ip.IsUnspecified() || ip.IsMulticast() || ip.IsLinkLocalUnicast()) {
+		bad("nodeIP", "%s is an unspecified, multicast or link-local address, which the API server cannot reach the node on", s.NodeIP)
 	}
 	if kubeletPort < 0 || kubeletPort > 65535 {
 		bad("kubeletPort", "%d is not a port number (0 advertises none)", kubeletPort)

@@ -8,7 +8,7 @@ import (
 )
 
 // TestRegisterWithTaints: unset is the default NoSchedule taint, [] is none, a list is taken as it is; a bad
-// taint or port names its field.
+// taint, port or node IP names its field.
 func TestRegisterWithTaints(t *testing.T) {
 	s, err := Resolve(nil, StaticletConfiguration{}, Overrides{}, "worker-1")
 	if err != nil {
@@ -30,8 +30,8 @@ func TestRegisterWithTaints(t *testing.T) {
 			t.Errorf("%q: taints %v, port %d, %v", tt.yaml, s.RegisterWithTaints, s.KubeletPort, err)
 		}
 	}
-	_, err = Resolve(nil, StaticletConfiguration{KubeletPort: 70000, RegisterWithTaints: []corev1.Taint{{Key: "bad key", Effect: "Never"}}}, Overrides{}, "worker-1")
-	for _, field := range []string{"registerWithTaints[0].key", "registerWithTaints[0].effect", "kubeletPort"} {
+	_, err = Resolve(nil, StaticletConfiguration{KubeletPort: 70000, NodeIP: "0.0.0.0", RegisterWithTaints: []corev1.Taint{{Key: "bad key", Effect: "Never"}}}, Overrides{}, "worker-1")
+	for _, field := range []string{"registerWithTaints[0].key", "registerWithTaints[0].effect", "kubeletPort", "nodeIP"} {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("error does not name %s: %v", field, err)
 		}

@@ -455,7 +455,7 @@ func (s Settings) Validate() error {
 	if s.NodeIP != "" && net.ParseIP(s.NodeIP) == nil {
 		bad("nodeIP", "%q is not an IP address", s.NodeIP)
 	}
-	errs = append(errs, validateNodeTaints(s.RegisterWithTaints, s.KubeletPort)...)
+	errs = append(errs, validateNodeRegistration(s)...)
 	if !strings.HasPrefix(s.CgroupRoot, "/") {
 		bad("cgroupRoot", "%q must be a cgroup path starting with /", s.CgroupRoot)
 	}

@@ -129,3 +129,26 @@ func osImage(osRelease string) string {
 	}
 	return "Linux"
 }
+
+// CheckNodeIP says why a configured nodeIP may not be one the API server reaches this node on: a loopback
+// address (only this host reaches it), or one no interface of this host has (a typo, a moved address). The
+// kubelet refuses both for --node-ip; staticlet warns, since a single-host cluster and tests use loopback.
+func CheckNodeIP(nodeIP string) error {
+	ip := net.ParseIP(nodeIP)
+	if ip == nil {
+		return fmt.Errorf("node IP %q: not an IP address", nodeIP)
+	}
+	if ip.IsLoopback() {
+		return fmt.Errorf("node IP %s: a loopback address, which only this host reaches", nodeIP)
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return fmt.Errorf("node IP %s: list this host's addresses: %w", nodeIP, err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(ip) {
+			return nil
+		}
+	}
+	return fmt.Errorf("node IP %s: no interface of this host has this address", nodeIP)
+}
