@@ -45,8 +45,9 @@ type Runtime interface {
 	// kubelet's shape (phase, conditions, per-container state, restart
 	// counts). It answers from memory without IO, because the agent's loop
 	// calls it; ok is false for a pod the runtime does not hold, and may be
-	// false for a pod it is still adopting: a status that does not know yet
-	// what runs would show containers that never stopped as not running.
+	// false for a pod it is still adopting (ListPods waits a bounded time
+	// for that): a status that does not know yet what runs would show
+	// containers that never stopped as not running.
 	PodStatus(uid types.UID) (status corev1.PodStatus, ok bool)
 }
 

@@ -14,8 +14,10 @@ import (
 
 // adopt takes over containers an earlier agent started: the latest run of
 // each container is re-attached (running) or has its exit handled (exited);
-// older runs and containers the pod does not have are removed.
-func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
+// older runs and containers the pod does not have are removed. It returns
+// the exits of runs that had already stopped, for the caller to handle once
+// every container is adopted, before the pod's first status.
+func (w *worker) adopt(ctx context.Context, ctrs []client.Container) (exited []taskExit) {
 	type run struct {
 		ctr    client.Container
 		labels map[string]string
@@ -70,6 +72,16 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 		task, err := latest.ctr.Task(ctx, nil)
 		if err == nil {
 			st, serr := task.Status(ctx)
+			if serr == nil && st.Status == client.Stopped {
+				// It exited while no agent watched: its exit is known now,
+				// so no status shows it running.
+				cs.gen++
+				cs.running = true
+				cs.startedOnce = true
+				exited = append(exited, taskExit{name: name, gen: cs.gen, code: int32(st.ExitStatus), at: st.ExitTime})
+				w.log.Info("adopted an exited container", "container", name, "restart_count", cs.restartCount, "exit_code", st.ExitStatus)
+				continue
+			}
 			if serr == nil && st.Status != client.Created {
 				ch, werr := task.Wait(ctx)
 				if werr == nil {
@@ -124,6 +136,7 @@ func (w *worker) adopt(ctx context.Context, ctrs []client.Container) {
 		cs.restartCount = max(cs.restartCount, restartCountFromLogs(w.containerLogDir(cs.name)))
 	}
 	sort.SliceStable(w.containers, func(i, j int) bool { return w.specIndex(w.containers[i].name) < w.specIndex(w.containers[j].name) })
+	return exited
 }
 
 // initStatusLost is the kubelet's message for an init container whose runs

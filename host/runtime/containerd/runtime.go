@@ -299,8 +299,8 @@ func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
 	}
 
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	uids := map[types.UID]bool{}
+	var adopting []*worker
 	for uid := range byUID {
 		uids[uid] = true
 	}
@@ -331,14 +331,47 @@ func (r *Runtime) ListPods(ctx context.Context) ([]agent.RuntimePod, error) {
 		w.dormant.Store(dormant)
 		r.log.Info("adopting pod", "pod", w.key(), "uid", uid, "containers", len(byUID[uid]), "record", pod != nil, "dormant", dormant)
 		r.startWorker(w)
+		if w.adopting {
+			adopting = append(adopting, w)
+		}
 	}
 	r.resizeBurstableLocked("")
 	out := make([]agent.RuntimePod, 0, len(r.workers))
 	for uid, w := range r.workers {
 		out = append(out, agent.RuntimePod{UID: uid, Key: w.key(), GracePeriod: w.grace, Dormant: w.dormant.Load()})
 	}
+	r.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].UID < out[j].UID })
+	r.awaitAdoption(ctx, adopting)
 	return out, nil
+}
+
+// adoptionWait bounds how long ListPods waits for its workers to adopt what
+// runs and publish a first status (a few containerd calls per container;
+// longer when a sandbox must be set up again, or a container the runtime
+// lost is started again first).
+const adoptionWait = 5 * time.Second
+
+// awaitAdoption returns once every worker in ws has adopted its containers,
+// so PodStatus answers for the pods ListPods returns; after adoptionWait, or
+// when ctx ends, it returns anyway and PodStatus answers later.
+func (r *Runtime) awaitAdoption(ctx context.Context, ws []*worker) {
+	if len(ws) == 0 {
+		return
+	}
+	timeout := time.NewTimer(adoptionWait)
+	defer timeout.Stop()
+	for _, w := range ws {
+		select {
+		case <-w.ready:
+		case <-w.done:
+		case <-timeout.C:
+			r.log.Warn("adoption is taking long; its pods' status follows when it is done", "pod", w.key())
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (r *Runtime) startWorker(w *worker) {

@@ -136,8 +136,9 @@ type worker struct {
 	sandbox   *sandbox
 	adopted   []client.Container
 	// adopting is set, before the worker starts, for a pod found by
-	// ListPods: PodStatus reports nothing until its first status after the
-	// adoption (ready).
+	// ListPods with containers to adopt: PodStatus reports nothing until
+	// ready, once the worker has adopted them and published its first
+	// status.
 	adopting bool
 
 	stopCh chan stopRequest
@@ -224,7 +225,9 @@ func (w *worker) run(ctx context.Context) {
 		w.ensureSandbox() // loads the lifetime once it succeeds
 	}
 	if len(w.adopted) > 0 {
-		w.adopt(wctx, w.adopted)
+		for _, ex := range w.adopt(wctx, w.adopted) {
+			w.onExit(wctx, ex)
+		}
 		w.adopted = nil
 	}
 	timer := time.NewTimer(time.Hour)
