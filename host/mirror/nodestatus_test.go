@@ -183,3 +183,29 @@ func TestPodBoundToNodeLeftToItsAgent(t *testing.T) {
 		t.Errorf("pod of the node's own agent = %s", describe(got))
 	}
 }
+
+// TestDeletedBoundPodIsFinished: a pod bound to the node and deleted while no agent ran (the API server
+// then only marks it, waiting for the node's agent) is rejected and then deleted by staticlet, as the
+// kubelet finishes the deletion of a pod it stopped, instead of hanging in Terminating.
+func TestDeletedBoundPodIsFinished(t *testing.T) {
+	c := kubeapi.Start(t)
+	admin := c.Admin(t)
+	ensureNode(t, admin, c.NodeName)
+	ensureServiceAccount(t, admin)
+	ctx := context.Background()
+	p, err := admin.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "deleted-" + c.NodeName, Namespace: "default"},
+		Spec:       corev1.PodSpec{NodeName: c.NodeName, Containers: []corev1.Container{{Name: "c", Image: "busybox:1"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := admin.CoreV1().Pods("default").Get(ctx, p.Name, metav1.GetOptions{}); err != nil || got.DeletionTimestamp == nil {
+		t.Fatalf("before staticlet runs the deleted pod is %v (%v), want marked for deletion", got, err)
+	}
+	s := startStack(t, stackOptions{registerNode: true})
+	s.waitPod(p.Name, 5*time.Second, "deleted", absent)
+}
