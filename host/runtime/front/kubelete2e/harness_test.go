@@ -198,30 +198,16 @@ func tail(t testing.TB, path string, lines int) {
 	t.Logf("last lines of %s:\n%s", path, strings.Join(all, "\n"))
 }
 
-var built struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// staticletBinary builds cmd/staticlet (and its logger) once per test binary.
+// staticletBinary builds cmd/staticlet (and its logger) into the test's temporary folder.
 func staticletBinary(t testing.TB) string {
 	t.Helper()
-	built.once.Do(func() {
-		dir, err := os.MkdirTemp("", "staticlet-bin-")
-		if err != nil {
-			built.err = err
-			return
-		}
-		built.path = filepath.Join(dir, "staticlet")
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		out, err := exec.Command(goBin, "build", "-o", dir+"/", repoRoot+"/cmd/staticlet", repoRoot+"/cmd/staticlet-logger").CombinedOutput()
-		built.err = wrapOut(err, out)
-	})
-	if built.err != nil {
-		t.Fatalf("build staticlet: %v", built.err)
+	dir := t.TempDir()
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goBin, "build", "-o", dir+"/", repoRoot+"/cmd/staticlet", repoRoot+"/cmd/staticlet-logger").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build staticlet: %v", wrapOut(err, out))
 	}
-	return built.path
+	return filepath.Join(dir, "staticlet")
 }
 
 // startFront runs `staticlet run` in mode kubeletFront on folder, serving on address, with the plugins'
@@ -306,6 +292,43 @@ spec:
     env: [{name: VERSION, value: %q}]
     securityContext: {privileged: %v}
 `, name, version, privileged)
+}
+
+// slowReadyManifest is a hostNetwork pod that turns Ready (readiness probe, every second) only after
+// readyAfter seconds, with the start-after annotation when after is not "".
+func slowReadyManifest(name, after string, readyAfter int) string {
+	annotations := ""
+	if after != "" {
+		annotations = fmt.Sprintf("  annotations: {staticlet.dev/start-after: %q}\n", after)
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+%sspec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: staticlet.test/busybox:latest
+    imagePullPolicy: Never
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep %d; touch /tmp/ready; while :; do sleep 0.2; done"]
+    readinessProbe:
+      exec: {command: ["test", "-f", "/tmp/ready"]}
+      periodSeconds: 1
+`, name, annotations, readyAfter)
+}
+
+// first is the first watch event for pod name, if any.
+func (r *recorder) first(name string) (podEvent, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if e.name == name {
+			return e, true
+		}
+	}
+	return podEvent{}, false
 }
 
 // podEvent is one watch event on a pod bound to the node.

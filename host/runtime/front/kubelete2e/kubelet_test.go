@@ -29,7 +29,8 @@ func soak(t testing.TB) time.Duration {
 // runs and mirrors the pods. A manifest becomes a running pod with exactly one mirror pod; a broken edit
 // and an edit the deny-privileged plugin denies keep the running version (same mirror, same hash); a valid
 // edit replaces it (one mirror deletion, the kubelet's, for the old version); no other mirror deletion
-// happens over the whole test, the soak included.
+// happens over the whole test, the soak included. A start-after dependency is waited for with the readiness
+// the kubelet reports on its mirror pod.
 func TestKubeletFront(t *testing.T) {
 	requireNode(t)
 	c := kubeapi.Start(t)
@@ -77,22 +78,34 @@ func TestKubeletFront(t *testing.T) {
 		t.Errorf("deletions after the edit: %+v, want only the old version's mirror %s", d, v1.uid)
 	}
 
+	// start-after through the kubelet: staticlet learns db's readiness from the kubelet's mirror pod and
+	// serves app only then.
+	writeFile(t, folder, "db.yaml", slowReadyManifest("db", "", 3))
+	writeFile(t, folder, "app.yaml", slowReadyManifest("app", "db", 0))
+	db := rec.waitRunning(t, "db-"+node)
+	app := rec.waitRunning(t, "app-"+node)
+	if firstApp, _ := rec.first("app-" + node); firstApp.at.Before(db.at) {
+		t.Errorf("app's mirror pod appeared at %s, before db was Ready at %s: start-after did not hold", firstApp.at.Format(time.StampMilli), db.at.Format(time.StampMilli))
+	}
+	t.Logf("start-after: db Ready, then app Ready %s later", app.at.Sub(db.at).Round(time.Millisecond))
+
 	// Steady state: nothing deleted, every pod visible once.
 	steady := time.Now()
 	time.Sleep(soak(t))
 	if d := rec.deletions(steady); len(d) != 0 {
 		t.Errorf("mirror pods deleted in the steady state (%s): %+v", soak(t), d)
 	}
-	assertMirrors(t, rec, admin, node, map[string]string{"warm-" + node: "", "web-" + node: v3.uid})
+	assertMirrors(t, rec, admin, node, map[string]string{"warm-" + node: "", "web-" + node: v3.uid, "db-" + node: db.uid, "app-" + node: app.uid})
 
 	// Removing the files withdraws the pods: the kubelet stops them and deletes their mirrors.
-	for _, f := range []string{"warm.yaml", "web.yaml"} {
+	for _, f := range []string{"warm.yaml", "web.yaml", "db.yaml", "app.yaml"} {
 		if err := os.Remove(filepath.Join(folder, f)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitGone(t, admin, node, "web-"+node)
-	waitGone(t, admin, node, "warm-"+node)
+	for _, name := range []string{"warm", "web", "db", "app"} {
+		waitGone(t, admin, node, name+"-"+node)
+	}
 }
 
 // BenchmarkKubeletFront measures file-to-running and edit-to-running (a file written, then its mirror pod
