@@ -258,8 +258,13 @@ func TestObservedStatus(t *testing.T) {
 	for len(rt.StatusChanged()) > 0 {
 		<-rt.StatusChanged()
 	}
+	// The mirror pod the kubelet creates first has no container statuses: not a report yet.
+	rt.Observe("u1", corev1.PodStatus{Phase: corev1.PodPending})
+	if st, _ := rt.PodStatus("u1"); len(st.ContainerStatuses) != 1 || st.ContainerStatuses[0].State.Waiting == nil {
+		t.Fatalf("status after a report without containers = %+v, want the waiting containers", st)
+	}
 	ready := corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
-		StartTime: &metav1.Time{Time: time.Unix(1, 0)}}
+		StartTime: &metav1.Time{Time: time.Unix(1, 0)}, ContainerStatuses: []corev1.ContainerStatus{{Name: "main", Ready: true}}}
 	rt.Observe("u1", ready)
 	rt.Observe("unknown", ready) // not published: remembered, not reported
 	if st, _ := rt.PodStatus("u1"); !agent.PodReady(st) {
@@ -296,21 +301,26 @@ func TestStartPodWaitsForTheKubeletsReportAtMostAwaitStatus(t *testing.T) {
 	rt = mustNew(t, front.Options{NodeName: "node1", AwaitStatus: time.Minute})
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		rt.Observe("u-web", corev1.PodStatus{Phase: corev1.PodRunning})
+		// Created but not yet: no report. Then with its container ID: the report StartPod waits for.
+		rt.Observe("u-web", corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: "main",
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}})
+		time.Sleep(300 * time.Millisecond)
+		rt.Observe("u-web", corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "main", ContainerID: "containerd://c1"}}})
 	}()
 	begin = time.Now()
 	if err := rt.StartPod(ctx, staticPod("web", "node1", "u-web", "busybox")); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(begin); took > 10*time.Second {
-		t.Errorf("StartPod returned %s after start, want right after the report", took)
+	if took := time.Since(begin); took < 300*time.Millisecond || took > 10*time.Second {
+		t.Errorf("StartPod returned %s after start, want right after the report of a created container (after 300ms)", took)
 	}
 }
 
 func TestStatusObservedBeforePublishing(t *testing.T) {
 	// A restarted staticlet's mirror watch may list a running pod before the agent publishes it again.
 	rt := mustNew(t, front.Options{NodeName: "node1", AwaitStatus: time.Minute})
-	rt.Observe("u1", corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}})
+	rt.Observe("u1", corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "main", Ready: true, ContainerID: "containerd://c1"}}})
 	begin := time.Now()
 	if err := rt.StartPod(context.Background(), staticPod("etcd", "node1", "u1", "busybox")); err != nil {
 		t.Fatal(err)

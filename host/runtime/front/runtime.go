@@ -149,7 +149,7 @@ func (r *Runtime) StartPod(ctx context.Context, p *corev1.Pod) error {
 		return fmt.Errorf("kubelet front: publish %s/%s: %w", p.Namespace, p.Name, err)
 	}
 	r.log.Info("published pod", "pod", p.Namespace+"/"+p.Name, "uid", p.UID)
-	if _, known := r.observed[p.UID]; known || r.opts.AwaitStatus <= 0 {
+	if st, known := r.observed[p.UID]; (known && startedOrFailed(st)) || r.opts.AwaitStatus <= 0 {
 		r.mu.Unlock()
 		return nil
 	}
@@ -193,7 +193,7 @@ func (r *Runtime) StopPod(ctx context.Context, uid types.UID, gracePeriod time.D
 
 // PodStatus implements agent.Runtime from memory: the status the kubelet
 // last reported on the pod's mirror pod, or Pending with every container
-// waiting (reason ServedToKubelet) until it has.
+// waiting (reason ServedToKubelet) until it has reported its containers.
 func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -201,7 +201,7 @@ func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
 	if !ok {
 		return corev1.PodStatus{}, false
 	}
-	if st, ok := r.observed[uid]; ok {
+	if st, ok := r.observed[uid]; ok && knowsContainers(st) {
 		return *st.DeepCopy(), true
 	}
 	waiting := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: ReasonServedToKubelet,
@@ -214,6 +214,32 @@ func (r *Runtime) PodStatus(uid types.UID) (corev1.PodStatus, bool) {
 		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image, State: waiting})
 	}
 	return st, true
+}
+
+// knowsContainers is true for a status the kubelet wrote after it synced the
+// pod: the mirror pod it creates first has none, which would show containers
+// that run as absent.
+func knowsContainers(st corev1.PodStatus) bool { return len(st.ContainerStatuses) > 0 }
+
+// startedOrFailed is true once the kubelet reports every container created
+// (it has an ID) or stuck for a reason other than being created (an image it
+// may not pull, a crash loop): StartPod's "runs, or failed to".
+func startedOrFailed(st corev1.PodStatus) bool {
+	if !knowsContainers(st) {
+		return false
+	}
+	for _, cs := range append(append([]corev1.ContainerStatus(nil), st.InitContainerStatuses...), st.ContainerStatuses...) {
+		if cs.ContainerID != "" || cs.State.Terminated != nil {
+			continue
+		}
+		if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {
+			continue
+		}
+		if st.Phase == corev1.PodPending || st.Phase == corev1.PodRunning {
+			return false
+		}
+	}
+	return true
 }
 
 // StatusChanged implements agent.StatusNotifier: a signal when an observed
@@ -232,7 +258,7 @@ func (r *Runtime) Observe(uid types.UID, st corev1.PodStatus) {
 	if _, ok := r.pods[uid]; !ok {
 		return
 	}
-	if ch, ok := r.reported[uid]; ok {
+	if ch, ok := r.reported[uid]; ok && startedOrFailed(st) {
 		close(ch)
 		delete(r.reported, uid)
 	}
