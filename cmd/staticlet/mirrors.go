@@ -19,8 +19,9 @@ import (
 // startMirrors starts the mirror pod manager when a kubeconfig is configured and returns the hook to set as
 // agent.Config.OnState, a function that records a Warning Event on the Node (nil when standalone), and a
 // channel closed when the manager has stopped. Without a kubeconfig staticlet
-// runs standalone, as the kubelet does: the hook is nil and the channel is already closed. The manager polls
-// rt's in-memory pod status, so container restarts reach the mirror without waiting for the agent's loop.
+// runs standalone, as the kubelet does: the hook is nil and the channel is already closed. Pod status
+// reaches the mirrors through the agent's state alone: the agent publishes it whenever the runtime
+// signals a change (a restart, a probe's verdict), so nothing polls the runtime beside the agent.
 func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, countCall func(verb, outcome string), log hclog.Logger) (func(agent.StateSnapshot), func(reason, message string), <-chan struct{}, error) {
 	done := make(chan struct{})
 	// In mode kubeletFront the kubelet keeps the mirror pods.
@@ -55,7 +56,7 @@ func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, coun
 	}
 	cfg := mirror.Config{
 		Client: client, NodeName: s.NodeName, RegisterNode: s.RegisterNode, Node: opts, HostIP: hostIP,
-		RuntimeStatus: rt.PodStatus, CountCall: countCall, Logger: log.Named("mirror"),
+		CountCall: countCall, Logger: log.Named("mirror"),
 	}
 	// A registered Node is Ready only while containerd answers, and names its version (nodestatus.go).
 	if probe, ok := rt.(runtimeProbe); ok {

@@ -80,7 +80,7 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 		t.Fatal(err)
 	}
 	cfg := mirror.Config{Client: c.Node(t), NodeName: s.node, RegisterNode: opts.registerNode, Node: nopts,
-		RuntimeStatus: s.rt.PodStatus, Logger: log.Named("mirror")}
+		Logger: log.Named("mirror")}
 	if opts.configure != nil {
 		opts.configure(&cfg)
 	}

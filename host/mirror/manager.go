@@ -59,9 +59,9 @@ type Config struct {
 	Node         NodeOptions
 	// HostIP is reported as the pods' hostIP when the Node has no InternalIP address.
 	HostIP string
-	// RuntimeStatus, when set, is polled every StatusInterval for fresher pod status than the snapshots
-	// carry (containers crash and restart without the agent's loop running). It must not do IO.
-	RuntimeStatus  func(types.UID) (corev1.PodStatus, bool)
+	// StatusInterval is how often every mirror is compared with the newest state again (a resync of the
+	// API objects; pod status itself comes with each state the agent offers, whenever the runtime
+	// signals a change).
 	StatusInterval time.Duration
 	// StatusQPS and StatusBurst rate-limit status patches across all pods.
 	StatusQPS   float64

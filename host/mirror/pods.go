@@ -140,12 +140,7 @@ func (m *Manager) delete(ctx context.Context, p *corev1.Pod) error {
 // lifecycle Events (Killing was recorded when it began).
 func (m *Manager) syncStatus(ctx context.Context, want *Pod, mirror *corev1.Pod, terminating bool) error {
 	key := mirrorpod.Key(mirror)
-	rs := want.Runtime
-	if m.cfg.RuntimeStatus != nil {
-		if s, ok := m.cfg.RuntimeStatus(want.Pod.UID); ok {
-			rs = &s
-		}
-	}
+	rs := want.Runtime // the agent's view: it publishes its state whenever the runtime signals a change
 	if rs == nil && want.LastError == "" {
 		// Nothing is known of the pod yet: the agent has not started it, or the runtime is still adopting
 		// it after an agent restart. A status made up now (Pending, containers waiting) would only be

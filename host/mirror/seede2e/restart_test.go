@@ -98,7 +98,7 @@ func (e nodeEnv) start(t *testing.T) *node {
 		t.Fatal(err)
 	}
 	mgr := mirror.New(mirror.Config{Client: e.cluster.Node(t), NodeName: e.cluster.NodeName, RegisterNode: true, Node: nodeOpts,
-		RuntimeStatus: rt.PodStatus, RuntimeHealth: rt.Ping, RuntimeVersion: rt.RuntimeVersion,
+		RuntimeHealth: rt.Ping, RuntimeVersion: rt.RuntimeVersion,
 		NodeStatusInterval: e.nodeStatusInterval, Logger: log.Named("mirror")})
 	files := source.NewMailbox()
 	a := agent.New(agent.Config{

@@ -89,7 +89,7 @@ func TestSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	mgr := mirror.New(mirror.Config{Client: cluster.Node(t), NodeName: cluster.NodeName, RegisterNode: true, Node: nodeOpts,
-		RuntimeStatus: rt.PodStatus, Logger: log.Named("mirror")})
+		Logger: log.Named("mirror")})
 	files := source.NewMailbox()
 	a := agent.New(agent.Config{
 		Runtime: rt, Pipeline: admission.New(admission.Options{NodeName: cluster.NodeName}),
@@ -148,6 +148,24 @@ func TestSeed(t *testing.T) {
 		if got := taskPIDs(t, address, ns); strings.Join(got, ",") != strings.Join(pids, ",") {
 			t.Errorf("task PIDs changed across a mirror deletion: %v, then %v", pids, got)
 		}
+	}
+
+	// A container that keeps exiting: its restarts reach the mirror through the agent's state alone (the
+	// runtime signals every status change; nothing polls it beside the agent).
+	crasher := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: crasher}\nspec:\n  terminationGracePeriodSeconds: 1\n"+
+		"  containers:\n  - {name: c, image: %q, imagePullPolicy: Never, command: [sh, -c, 'exit 3']}\n", image)
+	if err := os.WriteFile(filepath.Join(dir, "crasher.yaml"), []byte(crasher), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, admin, "crasher-"+cluster.NodeName, 60*time.Second, "showing a restart of its container", func(p *corev1.Pod) bool {
+		if p == nil || len(p.Status.ContainerStatuses) != 1 {
+			return false
+		}
+		cs := p.Status.ContainerStatuses[0]
+		return cs.RestartCount >= 1 && cs.LastTerminationState.Terminated != nil && cs.LastTerminationState.Terminated.ExitCode == 3
+	})
+	if err := os.Remove(filepath.Join(dir, "crasher.yaml")); err != nil {
+		t.Fatal(err)
 	}
 
 	if err := os.Remove(filepath.Join(dir, "static.yaml")); err != nil {

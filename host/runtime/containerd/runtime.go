@@ -104,7 +104,7 @@ type Runtime struct {
 	cni *cni.Plugins
 	// cgroups makes and removes pod cgroups on this host's hierarchies.
 	cgroups *cgroups.Manager
-	// statusChanged rings when a pod's phase or readiness changes
+	// statusChanged rings when a pod's published status changes
 	// (agent.StatusNotifier); one slot, so signals coalesce.
 	statusChanged chan struct{}
 }
@@ -216,8 +216,9 @@ func New(opts Options) (*Runtime, error) {
 func (r *Runtime) Capabilities() Capabilities { return r.caps }
 
 // StatusChanged implements agent.StatusNotifier: workers ring it when a
-// pod's published phase or Ready condition changes, so a pod waiting for
-// it (start-after) starts at once.
+// pod's published status changes in any way, so a pod waiting for a
+// dependency (start-after) starts at once and mirror pods hear of a restart
+// or a probe's verdict without polling.
 func (r *Runtime) StatusChanged() <-chan struct{} { return r.statusChanged }
 
 func (r *Runtime) signalStatusChanged() {

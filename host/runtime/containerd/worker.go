@@ -10,9 +10,9 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/hashicorp/go-hclog"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/staticlet/staticlet/host/agent"
 	"github.com/staticlet/staticlet/host/probe"
 )
 
@@ -450,7 +450,10 @@ func (w *worker) publish() {
 		st.QOSClass = w.qos
 		w.rt.applyNetworkStatus(&st, w.sandbox)
 	}
-	if previous := w.status.Swap(&st); previous == nil || previous.Phase != st.Phase || agent.PodReady(*previous) != agent.PodReady(st) {
+	// Any change is signalled, not only phase and readiness: the agent
+	// publishes its state on the signal, and mirror pods take their status
+	// (restart counts, container states) from that state alone.
+	if previous := w.status.Swap(&st); previous == nil || !equality.Semantic.DeepEqual(*previous, st) {
 		w.rt.signalStatusChanged()
 	}
 }
