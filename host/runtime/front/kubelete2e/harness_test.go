@@ -331,6 +331,32 @@ func (r *recorder) first(name string) (podEvent, bool) {
 	return podEvent{}, false
 }
 
+// clearNode deletes the pods an earlier test of this binary left bound to the node (the API server is
+// shared per test binary, the node name too) and waits until none is left: this test's kubelet would
+// otherwise delete their mirror pods as orphans, and the recorder would count those deletions as this
+// test's.
+func clearNode(t testing.TB, admin kubernetes.Interface, selector string) {
+	t.Helper()
+	zero := int64(0)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := admin.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{FieldSelector: selector})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pods left on the node by an earlier test would not go", len(list.Items))
+		}
+		for _, p := range list.Items {
+			_ = admin.CoreV1().Pods(p.Namespace).Delete(context.Background(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // podEvent is one watch event on a pod bound to the node.
 type podEvent struct {
 	at       time.Time
@@ -354,6 +380,7 @@ func record(t testing.TB, admin kubernetes.Interface, node string) *recorder {
 	r := &recorder{signal: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	sel := fields.OneTermEqualSelector("spec.nodeName", node).String()
+	clearNode(t, admin, sel)
 	list, err := admin.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: sel})
 	if err != nil {
 		t.Fatal(err)
