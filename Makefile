@@ -106,6 +106,9 @@ bench:
 	STATICLET_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./host/runtime/containerd
 	STATICLET_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench Mirror -benchtime 20x -timeout 20m ./host/mirror
 	STATICLET_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench KubeletFront -benchtime 5x -timeout 20m ./host/runtime/front/kubelete2e
+	$(GO) test -run '^$$' -bench 'DeadlineOverheadInterleaved|DeadlineEnforcement' -benchtime 3000x ./host/plugin
+	$(GO) test -run '^$$' -bench 'HostileStop' -benchtime 20x ./host/plugin
+	$(GO) test -run '^$$' -bench 'ColdCompile|CachedLoad' -benchtime 3x ./host/plugin
 
 ## run: the README's main command: a private containerd under $(RUN_STATE)
 ## (or the one at $$CONTAINERD_ADDRESS), the busybox image imported as
