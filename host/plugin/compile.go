@@ -262,7 +262,7 @@ func compileIsolated(ctx context.Context, job compileJob, module []byte, timeout
 	if err == nil {
 		return nil
 	}
-	message := sanitizeCompilerOutput(stderr.summary())
+	message := SanitizeText(stderr.summary(), MaxErrorBytes)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%w: compilation did not finish within %s (compileTimeout)", ErrCompileBudget, timeout)
@@ -283,14 +283,4 @@ func compileIsolated(ctx context.Context, job compileJob, module []byte, timeout
 		}
 	}
 	return fmt.Errorf("compile in a child process: %w: %s", err, message)
-}
-
-// sanitizeCompilerOutput keeps the compiler's message to one printable line.
-func sanitizeCompilerOutput(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }
