@@ -107,14 +107,7 @@ func BenchmarkIdleAgent(b *testing.B) {
 	}
 }
 
-func buildBinariesTB(b *testing.B) string {
-	dir := b.TempDir()
-	out, err := exec.Command("go", "build", "-o", dir+"/", ".", "../staticlet-logger").CombinedOutput()
-	if err != nil {
-		b.Fatalf("build: %v: %s", err, out)
-	}
-	return filepath.Join(dir, "staticlet")
-}
+func buildBinariesTB(b *testing.B) string { return testenv.StaticletBinary(b) }
 
 func waitForTB(b *testing.B, what string, timeout time.Duration, cond func() bool) {
 	deadline := time.Now().Add(timeout)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,16 +23,8 @@ import (
 	"github.com/staticlet/staticlet/internal/testenv"
 )
 
-func buildBinaries(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goBin, "build", "-o", dir+"/", ".", "../staticlet-logger").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build: %v: %s", err, out)
-	}
-	return filepath.Join(dir, "staticlet")
-}
+// buildBinaries returns the staticlet binary, built once per test binary (testenv.StaticletBinary).
+func buildBinaries(t *testing.T) string { return testenv.StaticletBinary(t) }
 
 // startAgent starts the built binary with args, its stderr captured, and
 // kills it at the end of the test if it is still running.

@@ -6,46 +6,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/staticlet/staticlet/host/runtime/containerd"
 	"github.com/staticlet/staticlet/host/statusapi"
+	"github.com/staticlet/staticlet/internal/testenv"
 )
 
-var built struct {
-	once sync.Once
-	path string
-	err  error
-	out  []byte
-}
-
-// buildStaticlet builds cmd/staticlet and cmd/staticlet-logger into one
-// folder once per test binary and returns staticlet's path.
-func buildStaticlet(t testing.TB) string {
-	t.Helper()
-	built.once.Do(func() {
-		dir, err := os.MkdirTemp("", "staticlet-bin-")
-		if err != nil {
-			built.err = err
-			return
-		}
-		built.path = filepath.Join(dir, "staticlet")
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
-		}
-		cmd := exec.Command(goBin, "build", "-o", dir+"/", "../../../cmd/staticlet", "../../../cmd/staticlet-logger")
-		built.out, built.err = cmd.CombinedOutput()
-	})
-	if built.err != nil {
-		t.Fatalf("build staticlet: %v: %s", built.err, built.out)
-	}
-	return built.path
-}
+// buildStaticlet returns the staticlet binary, built once per test binary.
+func buildStaticlet(t testing.TB) string { return testenv.StaticletBinary(t) }
 
 // agentProcess is `staticlet run` as a subprocess.
 type agentProcess struct {

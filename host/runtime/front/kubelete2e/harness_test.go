@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -198,17 +197,8 @@ func tail(t testing.TB, path string, lines int) {
 	t.Logf("last lines of %s:\n%s", path, strings.Join(all, "\n"))
 }
 
-// staticletBinary builds cmd/staticlet (and its logger) into the test's temporary folder.
-func staticletBinary(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goBin, "build", "-o", dir+"/", repoRoot+"/cmd/staticlet", repoRoot+"/cmd/staticlet-logger").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build staticlet: %v", wrapOut(err, out))
-	}
-	return filepath.Join(dir, "staticlet")
-}
+// staticletBinary returns the staticlet binary, built once per test binary.
+func staticletBinary(t testing.TB) string { return testenv.StaticletBinary(t) }
 
 // startFront runs `staticlet run` in mode kubeletFront on folder, serving on address, with the plugins'
 // YAML (a plugins: list, or "") and the node's identity to read the kubelet's mirror pods.
