@@ -39,25 +39,15 @@ func TestAgentRunsAnOCIPlugin(t *testing.T) {
 	}
 	ref := strings.TrimSpace(out)
 
-	manifests := filepath.Join(dir, "manifests")
-	os.Mkdir(manifests, 0o755)
-	os.WriteFile(filepath.Join(manifests, "web.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: nginx}]\n"), 0o644)
-	os.WriteFile(filepath.Join(manifests, "root.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: root}\nspec:\n  containers: [{name: c, image: nginx, securityContext: {privileged: true}}]\n"), 0o644)
-	socket := filepath.Join(dir, "status.sock")
-	config := filepath.Join(dir, "staticlet.yaml")
-	os.WriteFile(config, []byte(fmt.Sprintf(`apiVersion: staticlet.dev/v1alpha1
-kind: StaticletConfiguration
-nodeName: n1
-podManifestPath: %s
-statusSocket: %s
-stateDir: %s
-metricsAddress: %s
-pluginLoading:
+	a := newDryRunAgent(t, dir, fmt.Sprintf(`pluginLoading:
   publicKeys: [author.pub]
 plugins:
 - name: deny-privileged
   path: %s
-`, manifests, socket, filepath.Join(dir, "state"), freeAddress(t), ref)), 0o644)
+`, ref))
+	os.WriteFile(filepath.Join(a.manifests, "web.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: nginx}]\n"), 0o644)
+	os.WriteFile(filepath.Join(a.manifests, "root.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: root}\nspec:\n  containers: [{name: c, image: nginx, securityContext: {privileged: true}}]\n"), 0o644)
+	socket, config := a.socket, a.config
 
 	check := func(log fmt.Stringer) {
 		t.Helper()

@@ -23,29 +23,18 @@ func TestAgentRunsAnOPAPlugin(t *testing.T) {
 	policies := filepath.Join(root, "plugins", "opa-psp", "policies")
 	wasm := plugintest.BuildOPA(t, "k8spsphostnamespace/violation", filepath.Join(policies, "host_namespaces.rego"))
 
-	dir := t.TempDir()
-	manifests := filepath.Join(dir, "manifests")
-	os.Mkdir(manifests, 0o755)
-	os.WriteFile(filepath.Join(manifests, "web.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  hostNetwork: true\n  containers: [{name: c, image: nginx}]\n"), 0o644)
-	os.WriteFile(filepath.Join(manifests, "debug.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: debug}\nspec:\n  hostPID: true\n  containers: [{name: c, image: busybox}]\n"), 0o644)
-	socket := filepath.Join(dir, "status.sock")
-	config := filepath.Join(dir, "staticlet.yaml")
-	os.WriteFile(config, []byte(fmt.Sprintf(`apiVersion: staticlet.dev/v1alpha1
-kind: StaticletConfiguration
-nodeName: n1
-podManifestPath: %s
-statusSocket: %s
-stateDir: %s
-metricsAddress: %s
-plugins:
+	a := newDryRunAgent(t, t.TempDir(), fmt.Sprintf(`plugins:
 - name: psp-host-namespace
   path: %s
   abi: opa
   entrypoint: k8spsphostnamespace/violation
   settings: {allowHostNetwork: true}
-`, manifests, socket, filepath.Join(dir, "state"), freeAddress(t), wasm)), 0o644)
+`, wasm))
+	os.WriteFile(filepath.Join(a.manifests, "web.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  hostNetwork: true\n  containers: [{name: c, image: nginx}]\n"), 0o644)
+	os.WriteFile(filepath.Join(a.manifests, "debug.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: debug}\nspec:\n  hostPID: true\n  containers: [{name: c, image: busybox}]\n"), 0o644)
+	socket := a.socket
 
-	_, log := startAgent(t, bin, "run", "--dry-run", "--config", config)
+	_, log := startAgent(t, bin, "run", "--dry-run", "--config", a.config)
 	var st statusapi.Status
 	waitFor(t, "both files decided", 60*time.Second, func() bool {
 		var err error

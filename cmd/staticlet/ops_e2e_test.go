@@ -45,6 +45,28 @@ func startAgent(t *testing.T, bin string, args ...string) (*exec.Cmd, *testenv.S
 	return cmd, &stderr
 }
 
+// dryRunAgent is what a `staticlet run --dry-run` in a test folder uses: a manifest folder, a status
+// socket, a metrics address and the configuration file naming them.
+type dryRunAgent struct{ manifests, socket, metrics, config string }
+
+// newDryRunAgent writes the configuration into dir: node n1, the folder, socket and address above, then
+// configTail (YAML, e.g. a plugins: list).
+func newDryRunAgent(t *testing.T, dir, configTail string) dryRunAgent {
+	t.Helper()
+	a := dryRunAgent{manifests: filepath.Join(dir, "manifests"), socket: filepath.Join(dir, "status.sock"),
+		metrics: freeAddress(t), config: filepath.Join(dir, "staticlet.yaml")}
+	if err := os.MkdirAll(a.manifests, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	header := fmt.Sprintf("apiVersion: staticlet.dev/v1alpha1\nkind: StaticletConfiguration\nnodeName: n1\n"+
+		"podManifestPath: %s\nstatusSocket: %s\nstateDir: %s\nmetricsAddress: %s\n",
+		a.manifests, a.socket, filepath.Join(dir, "state"), a.metrics)
+	if err := os.WriteFile(a.config, []byte(header+configTail), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func freeAddress(t *testing.T) string { return freeAddressAny(t) }
 
 func freeAddressAny(t testing.TB) string {

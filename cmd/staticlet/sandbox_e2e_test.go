@@ -103,11 +103,14 @@ plugins:
 func TestAgentNeverWaitsOnAPlugin(t *testing.T) {
 	bin := buildBinaries(t)
 	dir := t.TempDir()
-	manifests := filepath.Join(dir, "manifests")
-	os.Mkdir(manifests, 0o755)
+	policyPath := filepath.Join(dir, "policy.wasm")
+	a := newDryRunAgent(t, dir, fmt.Sprintf(`source: {removalDelay: 0s}
+plugins:
+- {name: policy, path: %s, timeout: 5s, failurePolicy: Fail}
+`, policyPath))
 	const pods = 6
 	for i := range pods {
-		os.WriteFile(filepath.Join(manifests, fmt.Sprintf("p%d.yaml", i)), []byte(fmt.Sprintf(
+		os.WriteFile(filepath.Join(a.manifests, fmt.Sprintf("p%d.yaml", i)), []byte(fmt.Sprintf(
 			"apiVersion: v1\nkind: Pod\nmetadata: {name: p%d}\nspec:\n  containers: [{name: c, image: nginx}]\n", i)), 0o644)
 	}
 	hostile, err := os.ReadFile(hostileModule(t, "TWICE"))
@@ -118,7 +121,6 @@ func TestAgentNeverWaitsOnAPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policyPath := filepath.Join(dir, "policy.wasm")
 	replace := func(module []byte) {
 		tmp := policyPath + ".tmp"
 		if err := os.WriteFile(tmp, module, 0o644); err != nil {
@@ -129,22 +131,8 @@ func TestAgentNeverWaitsOnAPlugin(t *testing.T) {
 		}
 	}
 	replace(hostile)
-	socket := filepath.Join(dir, "status.sock")
-	metrics := freeAddress(t)
-	config := filepath.Join(dir, "staticlet.yaml")
-	os.WriteFile(config, []byte(fmt.Sprintf(`apiVersion: staticlet.dev/v1alpha1
-kind: StaticletConfiguration
-nodeName: n1
-podManifestPath: %s
-statusSocket: %s
-stateDir: %s
-metricsAddress: %s
-source: {removalDelay: 0s}
-plugins:
-- {name: policy, path: %s, timeout: 5s, failurePolicy: Fail}
-`, manifests, socket, filepath.Join(dir, "state"), metrics, policyPath)), 0o644)
-
-	agent, log := startAgent(t, bin, "run", "--dry-run", "--config", config)
+	socket, metrics := a.socket, a.metrics
+	agent, log := startAgent(t, bin, "run", "--dry-run", "--config", a.config)
 	waitFor(t, "the status socket", 30*time.Second, func() bool { _, err := os.Stat(socket); return err == nil })
 	waitFor(t, "the first plugin timeout", 30*time.Second, func() bool { return strings.Contains(log.String(), "timed out") })
 
