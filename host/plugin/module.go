@@ -106,24 +106,15 @@ func readModule(spec Spec, baseDir string, maxBytes int64) (moduleInfo, error) {
 }
 
 func (o *Options) maxInstances() int {
-	if o.MaxInstancesPerPlugin > 0 {
-		return o.MaxInstancesPerPlugin
-	}
-	return 1
+	return positiveOr(o.MaxInstancesPerPlugin, 1)
 }
 
 func (o *Options) budget() loadBudget {
-	b := loadBudget{maxModuleBytes: o.MaxModuleBytes, timeout: o.CompileTimeout, memoryBytes: o.CompileMemoryBytes}
-	if b.maxModuleBytes <= 0 {
-		b.maxModuleBytes = DefaultMaxModuleBytes
+	return loadBudget{
+		maxModuleBytes: positiveOr(o.MaxModuleBytes, DefaultMaxModuleBytes),
+		timeout:        positiveOr(o.CompileTimeout, DefaultCompileTimeout),
+		memoryBytes:    positiveOr(o.CompileMemoryBytes, DefaultCompileMemoryBytes),
 	}
-	if b.timeout <= 0 {
-		b.timeout = DefaultCompileTimeout
-	}
-	if b.memoryBytes <= 0 {
-		b.memoryBytes = DefaultCompileMemoryBytes
-	}
-	return b
 }
 
 // loadPlugin compiles and checks one module: required exports, ABI version,

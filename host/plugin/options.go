@@ -118,33 +118,23 @@ func (o *Options) quarantinePolicy() quarantinePolicy {
 	return q
 }
 
+// positiveOr is v, or d when v is zero or negative (an option left unset).
+func positiveOr[T int | int64 | time.Duration](v, d T) T {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
 func (o *Options) maxResponseBytes() int {
-	if o.MaxResponseBytes > 0 {
-		return o.MaxResponseBytes
-	}
-	return DefaultMaxResponseBytes
+	return positiveOr(o.MaxResponseBytes, DefaultMaxResponseBytes)
 }
 
-func (o *Options) logPerSecond() int {
-	if o.LogPerSecond > 0 {
-		return o.LogPerSecond
-	}
-	return DefaultLogPerSecond
-}
+func (o *Options) logPerSecond() int { return positiveOr(o.LogPerSecond, DefaultLogPerSecond) }
 
-func (o *Options) logBurst() int {
-	if o.LogBurst > 0 {
-		return o.LogBurst
-	}
-	return DefaultLogBurst
-}
+func (o *Options) logBurst() int { return positiveOr(o.LogBurst, DefaultLogBurst) }
 
-func (o *Options) logMessageBytes() int {
-	if o.LogMessageBytes > 0 {
-		return o.LogMessageBytes
-	}
-	return DefaultLogMessageBytes
-}
+func (o *Options) logMessageBytes() int { return positiveOr(o.LogMessageBytes, DefaultLogMessageBytes) }
 
 // Compilation caches are shared per folder within the process, so a reload
 // does not recompile unchanged modules even without a folder.
