@@ -69,15 +69,16 @@ func BenchmarkColdCompile(b *testing.B) {
 	}
 }
 
-func BenchmarkCachedLoad(b *testing.B) {
-	spec := denyPrivilegedSpec(b)
+func BenchmarkCachedLoad(b *testing.B) { benchCachedLoad(b, denyPrivilegedSpec(b)) }
+
+// benchCachedLoad measures what an agent restart pays to load spec: a fresh
+// cache object over a warm cache folder.
+func benchCachedLoad(b *testing.B, spec Spec) {
 	dir := filepath.Join(b.TempDir(), "cache")
 	warm, _ := wazero.NewCompilationCacheWithDir(dir)
 	benchChain(b, Options{cacheOverride: warm, CacheDir: dir}, spec).Close(context.Background())
 	b.ResetTimer()
 	for range b.N {
-		// A fresh cache object over the same folder is what an agent
-		// restart sees.
 		cache, err := wazero.NewCompilationCacheWithDir(dir)
 		if err != nil {
 			b.Fatal(err)

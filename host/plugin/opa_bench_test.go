@@ -41,20 +41,7 @@ func BenchmarkOPAColdCompile(b *testing.B) {
 }
 
 // BenchmarkOPACachedLoad: an agent restart's load of the OPA module.
-func BenchmarkOPACachedLoad(b *testing.B) {
-	spec := opaPrivilegedSpec(b)
-	dir := filepath.Join(b.TempDir(), "cache")
-	warm, _ := wazero.NewCompilationCacheWithDir(dir)
-	benchChain(b, Options{cacheOverride: warm, CacheDir: dir}, spec).Close(context.Background())
-	b.ResetTimer()
-	for range b.N {
-		cache, err := wazero.NewCompilationCacheWithDir(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchChain(b, Options{cacheOverride: cache, CacheDir: dir}, spec).Close(context.Background())
-	}
-}
+func BenchmarkOPACachedLoad(b *testing.B) { benchCachedLoad(b, opaPrivilegedSpec(b)) }
 
 // BenchmarkOPAValidateWarm: the seed manifest through the OPA module's
 // violation rule (allowed), on a warm instance, timeouts enforced.
