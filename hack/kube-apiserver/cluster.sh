@@ -19,6 +19,10 @@
 #   admin.kubeconfig      CN=staticlet-test-admin, O=system:masters   (the tests' own assertions)
 #   worker-1.kubeconfig   CN=system:node:worker-1, O=system:nodes     (staticlet; NODE_KUBECONFIG)
 #   worker-2.kubeconfig   CN=system:node:worker-2, O=system:nodes     (another node, for isolation tests)
+#   user.kubeconfig       CN=staticlet-test-user, no group            (a user with no RBAC until a test grants it)
+#   apiserver-kubelet-client.crt  CN=kube-apiserver-kubelet-client, O=system:masters: what the API server presents
+#                         to a node's kubelet API (logs, exec, port-forward, node proxy), as kubeadm's certificate
+#                         of that name; the API server verifies the node's serving certificate against ca.crt.
 #
 # Environment:
 #   KUBE_APISERVER_BIN=PATH         use this kube-apiserver instead of build.sh's cached one
@@ -132,6 +136,8 @@ generate_pki() {
 	client_cert admin staticlet-test-admin system:masters
 	client_cert worker-1 system:node:worker-1 system:nodes
 	client_cert worker-2 system:node:worker-2 system:nodes
+	client_cert user staticlet-test-user ""
+	client_cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
 	touch "$pki/done"
 }
 
@@ -167,6 +173,8 @@ start_apiserver() {
 		--cert-dir "$state_dir/apiserver-certs" \
 		--tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
 		--client-ca-file "$pki/ca.crt" \
+		--kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+		--kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname \
 		--authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
 		--service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
 		--service-account-issuer https://kubernetes.default.svc.cluster.local \
@@ -177,6 +185,7 @@ start_apiserver() {
 	kubeconfig admin "https://127.0.0.1:$port"
 	kubeconfig worker-1 "https://127.0.0.1:$port"
 	kubeconfig worker-2 "https://127.0.0.1:$port"
+	kubeconfig user "https://127.0.0.1:$port"
 	for _ in $(seq $((timeout_s * 10))); do
 		if curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
 			"https://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
@@ -227,6 +236,9 @@ env)
 	echo "NODE_NAME=worker-1"
 	echo "OTHER_NODE_KUBECONFIG=$state_dir/worker-2.kubeconfig"
 	echo "OTHER_NODE_NAME=worker-2"
+	echo "USER_KUBECONFIG=$state_dir/user.kubeconfig"
+	echo "CA_CERT=$pki/ca.crt"
+	echo "CA_KEY=$pki/ca.key"
 	;;
 purge)
 	stop_one kube-apiserver

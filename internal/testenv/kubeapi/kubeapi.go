@@ -55,6 +55,13 @@ type Cluster struct {
 	// OtherNodeName and OtherNodeKubeconfig are a second node's identity.
 	OtherNodeName       string
 	OtherNodeKubeconfig string
+	// UserKubeconfig is CN=staticlet-test-user with no group: RBAC grants it nothing until a test does.
+	UserKubeconfig string
+	// CACert and CAKey are the cluster CA's PEM files: the CA that signs every client certificate, the
+	// one the API server verifies kubelet serving certificates against, and the one a test signs a
+	// node's kubernetes.io/kubelet-serving CertificateSigningRequest with (kube-controller-manager's
+	// csrsigning job, which this control plane does not run).
+	CACert, CAKey string
 
 	script   string
 	stateDir string
@@ -142,6 +149,7 @@ func (d *daemon) start() {
 	c.URL, c.AdminKubeconfig = env["KUBE_APISERVER_URL"], env["ADMIN_KUBECONFIG"]
 	c.NodeName, c.NodeKubeconfig = env["NODE_NAME"], env["NODE_KUBECONFIG"]
 	c.OtherNodeName, c.OtherNodeKubeconfig = env["OTHER_NODE_NAME"], env["OTHER_NODE_KUBECONFIG"]
+	c.UserKubeconfig, c.CACert, c.CAKey = env["USER_KUBECONFIG"], env["CA_CERT"], env["CA_KEY"]
 	if c.URL == "" || c.NodeKubeconfig == "" {
 		d.err = fmt.Errorf("%w: %s env %s printed no KUBE_APISERVER_URL or NODE_KUBECONFIG: %q", ErrUnavailable, c.script, dir, out)
 	}
