@@ -87,6 +87,7 @@ var reloadRules = map[string]reloadRule{
 	"NodeIP":                   restartOnly("nodeIP"),
 	"RegisterWithTaints":       restartOnly("registerWithTaints"),
 	"KubeletPort":              restartOnly("kubeletPort"),
+	"KubeletServer":            restartOnly("kubeletServer"),
 	"CNIConfDir":               restartOnly("network.cniConfDir"),
 	"CNIBinDirs":               restartOnly("network.cniBinDirs"),
 	"CNICacheDir":              restartOnly("network.cniCacheDir"),

@@ -21,7 +21,7 @@ func TestRegisterWithTaints(t *testing.T) {
 		yaml string
 		want int
 	}{{"registerWithTaints: []\n", 0}, {"registerWithTaints:\n- {key: dedicated, value: infra, effect: NoExecute}\n", 1}} {
-		sc, err := ParseStaticletConfig("staticlet.yaml", []byte("apiVersion: staticlet.dev/v1alpha1\nkind: StaticletConfiguration\nkubeletPort: 10250\n"+tt.yaml))
+		sc, err := ParseStaticletConfig("staticlet.yaml", []byte("apiVersion: staticlet.dev/v1alpha1\nkind: StaticletConfiguration\nkubeconfig: /etc/kubernetes/kubelet.conf\nkubeletPort: 10250\n"+tt.yaml))
 		if err != nil {
 			t.Fatal(err)
 		}

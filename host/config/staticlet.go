@@ -105,9 +105,12 @@ type StaticletConfiguration struct {
 	// pods on a node that runs only static pods; [] registers none. NodeRestriction lets a node set taints
 	// only when it creates its Node.
 	RegisterWithTaints []corev1.Taint `json:"registerWithTaints,omitempty"`
-	// KubeletPort is advertised as the Node's daemonEndpoints.kubeletEndpoint.Port. staticlet does not
-	// serve the kubelet API yet, so the default is 0: nothing is advertised.
+	// KubeletPort is where staticlet serves the kubelet API (kubectl logs, exec, attach, port-forward) and
+	// the port the Node advertises as daemonEndpoints.kubeletEndpoint.Port. The default, 0, serves and
+	// advertises none: on a node with a kubelet, port 10250 is the kubelet's.
 	KubeletPort int32 `json:"kubeletPort,omitempty"`
+	// KubeletServer configures that API: address, TLS, authentication and authorization.
+	KubeletServer *KubeletServerConfig `json:"kubeletServer,omitempty"`
 	// Network is the pods' network through CNI.
 	Network NetworkConfig `json:"network,omitempty"`
 	// Mode is standalone (default) or kubeletFront.
@@ -213,6 +216,9 @@ func ParseStaticletConfig(path string, data []byte) (StaticletConfiguration, err
 	for _, p := range []*string{&sc.KubeletConfig, &sc.PodManifestPath, &sc.Kubeconfig, &sc.StatusSocket, &sc.PodLogDir, &sc.StateDir, &sc.PluginCacheDir, &sc.Network.CNIConfDir, &sc.Network.CNICacheDir, &sc.PluginLoading.StoreDir} {
 		*p = relativeTo(path, *p)
 	}
+	if sc.KubeletServer != nil {
+		sc.KubeletServer.relativePaths(path)
+	}
 	for i := range sc.PluginLoading.PublicKeys {
 		sc.PluginLoading.PublicKeys[i] = relativeTo(path, sc.PluginLoading.PublicKeys[i])
 	}
@@ -293,6 +299,9 @@ type Settings struct {
 	// RegisterWithTaints is registerWithTaints, defaulted; KubeletPort is kubeletPort.
 	RegisterWithTaints []corev1.Taint
 	KubeletPort        int32
+	// KubeletServer is kubeletServer, defaulted as the KubeletConfiguration's fields; it is served only
+	// when KubeletPort is not 0.
+	KubeletServer KubeletServerConfig
 	// CNIConfDir, CNIBinDirs and CNICacheDir are network's, defaulted.
 	CNIConfDir  string
 	CNIBinDirs  []string
@@ -359,6 +368,11 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 	s.Plugins = sc.Plugins
 	s.RegisterNode, s.NodeLabels, s.NodeIP = sc.RegisterNode, sc.NodeLabels, sc.NodeIP
 	s.RegisterWithTaints, s.KubeletPort = nodeTaints(sc.RegisterWithTaints), sc.KubeletPort
+	if sc.KubeletServer != nil {
+		s.KubeletServer = kubeletServerSettings(*sc.KubeletServer)
+	} else {
+		s.KubeletServer = kubeletServerSettings(KubeletServerConfig{})
+	}
 	s.PluginBaseDir = sc.baseDir
 	s.PluginCacheDir = first(sc.PluginCacheDir, filepath.Join(s.StateDir, "plugin-cache"))
 	s.PluginMaxModuleBytes, s.PluginCompileTimeout, s.PluginCompileMemoryBytes =
@@ -386,6 +400,9 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 		// The kubelet's staticPodURL is staticlet's own front: reading it
 		// would feed the served pods back in.
 		s.StaticPodURL, s.StaticPodURLHeader = "", nil
+	}
+	if sc.KubeletServer != nil && sc.KubeletPort == 0 {
+		return s, errors.Join(fmt.Errorf("kubeletServer: %w: is set but kubeletPort is 0: set kubeletPort (10250 where no kubelet runs) to serve the kubelet API", ErrInvalidConfig), s.Validate())
 	}
 	return s, s.Validate()
 }
@@ -456,6 +473,7 @@ func (s Settings) Validate() error {
 		bad("nodeIP", "%q is not an IP address", s.NodeIP)
 	}
 	errs = append(errs, validateNodeRegistration(s)...)
+	errs = append(errs, validateKubeletServer(s)...)
 	if !strings.HasPrefix(s.CgroupRoot, "/") {
 		bad("cgroupRoot", "%q must be a cgroup path starting with /", s.CgroupRoot)
 	}
