@@ -12,7 +12,11 @@
 // each container (the shim's binary:// log URI): it reads the container's
 // stdout and stderr from file descriptors 3 and 4 and appends to the log
 // file, so logs keep flowing while the agent is down or restarting. The
-// reader side (FindPod, LatestLog, Copy, Follow) serves `staticlet logs`.
+// reader side (ListPods, LatestLog, Copy, Follow) serves `staticlet logs`;
+// ReadLog reads one log file with the kubelet's semantics (tail, since,
+// byte limit, timestamps, follow until the container exits) and serves the
+// kubelet API's /containerLogs and attach.
 //
-// IO: creates, appends to and reads files under the pod log directory.
+// IO: creates, appends to and reads files under the pod log directory, and
+// watches a followed log's folder with fsnotify.
 package podlogs
