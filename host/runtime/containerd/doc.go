@@ -9,7 +9,11 @@
 // containerd's CRI server keeps one operation a file: the loop and its
 // state (worker.go), images (image.go), a container's start
 // (container_start.go), its exit and restart policy (container_exit.go),
-// adoption (adopt.go) and the pod's stop (terminate.go). A pod is made of:
+// adoption (adopt.go) and the pod's stop (terminate.go). Exec
+// (container_exec.go) and port-forward (pod_portforward.go), which the
+// kubelet API serves for kubectl through package cri-streaming, never wait
+// for a worker: they read what it publishes with each status (streaming.go),
+// a container's current run and the pod's network view. A pod is made of:
 //
 //   - a pod folder under StateDir/pods/<uid> with the pod's record
 //     (pod.json, the manifest it runs), its /etc/hosts, /etc/resolv.conf and
@@ -46,8 +50,9 @@
 // mount_setattr, `runc features`) that admission runs for the agent and
 // `staticlet check`, and StartPod again as a backstop.
 //
-// IO: gRPC to containerd (including exec probes and hooks); CNI plugins
-// run through package cni at pod setup and teardown; probe and hook
+// IO: gRPC to containerd (including exec probes, hooks and exec sessions,
+// whose streams go through FIFOs the shim opens); CNI plugins run through
+// package cni at pod setup and teardown; probe, hook and port-forward
 // connections dialled from inside the pod's network namespace (setns on a
 // locked OS thread); files, mounts and namespaces under StateDir; log folders under PodLogDir;
 // each pod's cgroup made and removed through package cgroups (cgroups.go),

@@ -146,6 +146,9 @@ type worker struct {
 	ready  chan struct{}
 	done   chan struct{}
 	status atomic.Pointer[corev1.PodStatus]
+	// targets is published with status for exec and port-forward
+	// (streaming.go).
+	targets atomic.Pointer[podTargets]
 	// dormant is set for a pod adopted from its record with no container
 	// running: nothing starts, and no sandbox is set up, until wakeCh
 	// (StartPod) asks (dormant.go).
@@ -444,6 +447,7 @@ func (w *worker) publish() {
 	if w.pod != nil {
 		policy = w.pod.Spec.RestartPolicy
 	}
+	w.targets.Store(w.streamTargets())
 	st := buildPodStatus(policy, w.startTime, views)
 	w.applyDeadlineStatus(&st)
 	if w.pod != nil {
