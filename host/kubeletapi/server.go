@@ -94,7 +94,7 @@ type Server struct {
 	containers Containers
 
 	authn authenticator.Request
-	authz authorizer.Authorizer
+	authz authorizer.UnconditionalAuthorizer
 	// clientCA is nil without authentication.x509.clientCAFile.
 	clientCA *dynamiccertificates.DynamicFileCAContent
 	serving  servingCertificate
