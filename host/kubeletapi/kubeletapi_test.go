@@ -190,6 +190,22 @@ func do(t *testing.T, c *http.Client, method, u string, header http.Header) (int
 	return resp.StatusCode, string(body)
 }
 
+// response is a request's path (after a base URL) and the status and body it must get.
+type response struct {
+	path string
+	code int
+	body string
+}
+
+func expectResponses(t *testing.T, c *http.Client, method, base string, want []response) {
+	t.Helper()
+	for _, w := range want {
+		if code, body := do(t, c, method, base+w.path, nil); code != w.code || body != w.body {
+			t.Errorf("%s %s: %d %q, want %d %q", method, w.path, code, body, w.code, w.body)
+		}
+	}
+}
+
 func TestNewRefusesBadConfig(t *testing.T) {
 	good := openConfig(t, t.TempDir())
 	for _, tc := range []struct {
@@ -333,11 +349,7 @@ func TestHealthzAndPods(t *testing.T) {
 func TestContainerLogs(t *testing.T) {
 	_, _, ts := newOpenServer(t)
 	base := ts.URL + "/containerLogs/default/web-worker-1/"
-	for _, tc := range []struct {
-		query string
-		code  int
-		body  string
-	}{
+	expectResponses(t, ts.Client(), http.MethodGet, base, []response{
 		{"app", 200, "run1 line1\nrun1 err\nrun1 line3\n"},
 		{"app?tailLines=1", 200, "run1 line3\n"},
 		{"app?tail=1", 200, "run1 line3\n"},
@@ -360,12 +372,7 @@ func TestContainerLogs(t *testing.T) {
 		{"app?sinceSeconds=0", 422, "invalid log query: sinceSeconds: 0: must be greater than 0\n"},
 		{"app?sinceSeconds=5&sinceTime=2030-01-01T00:00:00Z", 422, "invalid log query: sinceSeconds, sinceTime: at most one of `sinceTime` or `sinceSeconds` may be specified\n"},
 		{"app?stream=Stdout", 422, "invalid log query: stream: \"Stdout\": may not be specified (the kubelet's PodLogsQuerySplitStreams is off)\n"},
-	} {
-		code, body := get(t, ts.Client(), base+tc.query)
-		if code != tc.code || body != tc.body {
-			t.Errorf("%s: %d %q, want %d %q", tc.query, code, body, tc.code, tc.body)
-		}
-	}
+	})
 	if code, body := get(t, ts.Client(), ts.URL+"/containerLogs/default/other/app"); code != 404 || body != "pod \"other\" does not exist\n" {
 		t.Errorf("unknown pod: %d %q", code, body)
 	}
@@ -440,20 +447,12 @@ func TestExec(t *testing.T) {
 		!strings.Contains(status, `{"reason":"ExitCode","message":"3"}`) {
 		t.Fatalf("failing command: %v, stderr %q, status %s", err, stderr.String(), status)
 	}
-	for _, tc := range []struct {
-		path string
-		code int
-		body string
-	}{
+	expectResponses(t, ts.Client(), http.MethodPost, ts.URL, []response{
 		{"/exec/default/other/app?command=ls&output=1", 404, "pod does not exist\n"},
 		{"/exec/default/web-worker-1/wrong-uid/app?command=ls&output=1", 404, "pod not found\n"},
 		{"/exec/default/web-worker-1/init?command=ls&output=1", 500, "container not found (\"init\")\n"},
 		{"/exec/default/web-worker-1/app?command=ls", 400, "you must specify at least 1 of stdin, stdout, stderr\n"},
-	} {
-		if code, body := do(t, ts.Client(), http.MethodPost, ts.URL+tc.path, nil); code != tc.code || body != tc.body {
-			t.Errorf("%s: %d %q, want %d %q", tc.path, code, body, tc.code, tc.body)
-		}
-	}
+	})
 }
 
 func TestRun(t *testing.T) {

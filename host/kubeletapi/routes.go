@@ -96,21 +96,33 @@ func containerStatus(pod *corev1.Pod, name string) (corev1.ContainerStatus, bool
 	return corev1.ContainerStatus{}, false
 }
 
-// getExec serves /exec: the command (repeated `command` parameters) runs through Containers over SPDY
-// or websocket streams.
-func (s *Server) getExec(w http.ResponseWriter, r *http.Request) {
+// remoteCommandTarget reads an exec or attach request's streams, pod and running container, writing the
+// kubelet's refusals; notRunning is the kubelet's text (which differs between exec and attach).
+func (s *Server) remoteCommandTarget(w http.ResponseWriter, r *http.Request, notRunning func(container string, pod *corev1.Pod) string) (*corev1.Pod, string, *remotecommand.Options, bool) {
 	streamOpts, err := remotecommand.NewOptions(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+		return nil, "", nil, false
 	}
 	pod, ok := s.streamTarget(w, r)
 	if !ok {
-		return
+		return nil, "", nil, false
 	}
 	container := r.PathValue("container")
 	if _, ok := runningContainer(pod, container); !ok {
-		http.Error(w, fmt.Sprintf("container not found (%q)", container), http.StatusInternalServerError)
+		http.Error(w, notRunning(container, pod), http.StatusInternalServerError)
+		return nil, "", nil, false
+	}
+	return pod, container, streamOpts, true
+}
+
+// getExec serves /exec: the command (repeated `command` parameters) runs through Containers over SPDY
+// or websocket streams.
+func (s *Server) getExec(w http.ResponseWriter, r *http.Request) {
+	pod, container, streamOpts, ok := s.remoteCommandTarget(w, r, func(container string, _ *corev1.Pod) string {
+		return fmt.Sprintf("container not found (%q)", container)
+	})
+	if !ok {
 		return
 	}
 	ctx, done := s.streamContext(r)
@@ -121,18 +133,10 @@ func (s *Server) getExec(w http.ResponseWriter, r *http.Request) {
 
 // getAttach serves /attach with the output of the container's current run (see logAttacher).
 func (s *Server) getAttach(w http.ResponseWriter, r *http.Request) {
-	streamOpts, err := remotecommand.NewOptions(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	pod, ok := s.streamTarget(w, r)
+	pod, container, streamOpts, ok := s.remoteCommandTarget(w, r, func(container string, pod *corev1.Pod) string {
+		return fmt.Sprintf("container %s not found in pod %s", container, podFullName(pod))
+	})
 	if !ok {
-		return
-	}
-	container := r.PathValue("container")
-	if _, ok := runningContainer(pod, container); !ok {
-		http.Error(w, fmt.Sprintf("container %s not found in pod %s", container, podFullName(pod)), http.StatusInternalServerError)
 		return
 	}
 	// Refused before the upgrade, so the client reads the reason instead of a broken stream.
