@@ -16,28 +16,26 @@ import (
 	"github.com/staticlet/staticlet/host/runtime/containerd"
 )
 
-// startMirrors starts the mirror pod manager when a kubeconfig is configured and returns the hook to set as
-// agent.Config.OnState, a function that records a Warning Event on the Node (nil when standalone), and a
-// channel closed when the manager has stopped. Without a kubeconfig staticlet
-// runs standalone, as the kubelet does: the hook is nil and the channel is already closed. Pod status
-// reaches the mirrors through the agent's state alone: the agent publishes it whenever the runtime
-// signals a change (a restart, a probe's verdict), so nothing polls the runtime beside the agent.
-func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, countCall func(verb, outcome string), log hclog.Logger) (func(agent.StateSnapshot), func(reason, message string), <-chan struct{}, error) {
-	done := make(chan struct{})
-	// In mode kubeletFront the kubelet keeps the mirror pods.
-	if s.Kubeconfig == "" || s.Mode == config.ModeKubeletFront {
-		close(done)
-		return nil, nil, done, nil
+// apiClient is the client for the configured kubeconfig, nil without one.
+func apiClient(s config.Settings) (kubernetes.Interface, error) {
+	if s.Kubeconfig == "" {
+		return nil, nil
 	}
 	restConfig, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
+		return nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
 	}
 	restConfig.UserAgent = "staticlet/" + version
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
+		return nil, fmt.Errorf("kubeconfig: %s: %w", s.Kubeconfig, err)
 	}
+	return client, nil
+}
+
+// nodeOptions is what the Node says of this host (its addresses, and with registerNode its capacity and
+// system info), and the address pods report as their hostIP.
+func nodeOptions(s config.Settings, log hclog.Logger) (mirror.NodeOptions, string, error) {
 	opts := mirror.NodeOptions{Labels: s.NodeLabels, AgentVersion: "staticlet/" + version, Taints: s.RegisterWithTaints, KubeletPort: s.KubeletPort}
 	if s.NodeIP != "" {
 		if err := mirror.CheckNodeIP(s.NodeIP); err != nil {
@@ -46,13 +44,30 @@ func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, coun
 		opts.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: s.NodeIP}, {Type: corev1.NodeHostName, Address: s.NodeName}}
 	}
 	if s.RegisterNode {
+		var err error
 		if opts, err = mirror.HostNodeOptions(s.NodeName, opts); err != nil {
-			return nil, nil, nil, fmt.Errorf("register node %s: %w", s.NodeName, err)
+			return opts, "", fmt.Errorf("register node %s: %w", s.NodeName, err)
 		}
 	}
 	hostIP := s.NodeIP
 	if hostIP == "" && len(opts.Addresses) > 0 && net.ParseIP(opts.Addresses[0].Address) != nil {
 		hostIP = opts.Addresses[0].Address
+	}
+	return opts, hostIP, nil
+}
+
+// startMirrors starts the mirror pod manager when a kubeconfig is configured (client is not nil) and
+// returns the hook to set as agent.Config.OnState, a function that records a Warning Event on the Node
+// (nil when standalone), and a channel closed when the manager has stopped. Without a kubeconfig
+// staticlet runs standalone, as the kubelet does: the hook is nil and the channel is already closed. Pod
+// status reaches the mirrors through the agent's state alone: the agent publishes it whenever the runtime
+// signals a change (a restart, a probe's verdict), so nothing polls the runtime beside the agent.
+func startMirrors(ctx context.Context, s config.Settings, client kubernetes.Interface, opts mirror.NodeOptions, hostIP string, rt agent.Runtime, countCall func(verb, outcome string), log hclog.Logger) (func(agent.StateSnapshot), func(reason, message string), <-chan struct{}) {
+	done := make(chan struct{})
+	// In mode kubeletFront the kubelet keeps the mirror pods.
+	if client == nil || s.Mode == config.ModeKubeletFront {
+		close(done)
+		return nil, nil, done
 	}
 	cfg := mirror.Config{
 		Client: client, NodeName: s.NodeName, RegisterNode: s.RegisterNode, Node: opts, HostIP: hostIP,
@@ -67,7 +82,7 @@ func startMirrors(ctx context.Context, s config.Settings, rt agent.Runtime, coun
 		defer close(done)
 		_ = m.Run(ctx)
 	}()
-	return mirror.Hook(m), m.WarnNode, done, nil
+	return mirror.Hook(m), m.WarnNode, done
 }
 
 // runtimeProbe is what the containerd runtime offers a registered Node: its health and its version.

@@ -20,6 +20,7 @@ import (
 	"github.com/staticlet/staticlet/host/desired"
 	"github.com/staticlet/staticlet/host/logging"
 	"github.com/staticlet/staticlet/host/metrics"
+	"github.com/staticlet/staticlet/host/mirror"
 	"github.com/staticlet/staticlet/host/plugin"
 	"github.com/staticlet/staticlet/host/runtime/cgroups"
 	"github.com/staticlet/staticlet/host/runtime/containerd"
@@ -102,6 +103,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	var pingRuntime func(context.Context) error
 	var caps containerd.Capabilities
 	var frontRT *kubeletFront
+	var containerdRT *containerd.Runtime
 	if dryRun {
 		var err error
 		if caps, err = runtimeCapabilities(settings); err != nil {
@@ -140,7 +142,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			return usageError(err)
 		}
 		defer crt.Close()
-		rt, pingRuntime, caps = crt, crt.Ping, crt.Capabilities()
+		rt, pingRuntime, caps, containerdRT = crt, crt.Ping, crt.Capabilities(), crt
 	}
 
 	// The agent is created below; the metrics' scrape-time collector and
@@ -180,12 +182,39 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			Logger: log.Named("source.http"), Observe: observe(source.NameHTTP)}
 		go func() { _ = fetcher.Run(ctx, urls) }()
 	}
-	onState, warn, mirrorsDone, err := startMirrors(ctx, settings, rt, m.CountMirrorCall, log)
+	client, err := apiClient(settings)
 	if err != nil {
 		return usageError(err)
 	}
+	nodeOpts, hostIP, err := nodeOptions(settings, log)
+	if err != nil {
+		return usageError(err)
+	}
+	onMirrorState, warn, mirrorsDone := startMirrors(ctx, settings, client, nodeOpts, hostIP, rt, m.CountMirrorCall, log)
 	if warn != nil {
 		warnNode.Store(&warn)
+	}
+	// The kubelet API reads the same published state as the mirrors.
+	pods := &agentPods{hostIP: hostIP}
+	onState := func(s agent.StateSnapshot) {
+		pods.observe(s)
+		if onMirrorState != nil {
+			onMirrorState(s)
+		}
+	}
+	kubeletAPIDone := closedChannel()
+	if containerdRT != nil {
+		addresses := nodeOpts.Addresses
+		if len(addresses) == 0 {
+			host, err := mirror.HostNodeOptions(settings.NodeName, nodeOpts)
+			if err != nil {
+				return usageError(err)
+			}
+			addresses = host.Addresses
+		}
+		if kubeletAPIDone, err = startKubeletAPI(ctx, settings, client, addresses, pods, containerdRT, log); err != nil {
+			return usageError(err)
+		}
 	}
 	a = agent.New(agent.Config{
 		Runtime:  rt,
@@ -246,6 +275,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	go handleReloads(ctx, settings, reload, reloadTargets{log: log, policies: policies, http: fetcher})
 	agentErr := a.Run(ctx)
 	<-mirrorsDone
+	<-kubeletAPIDone
 	_ = sdNotify("STOPPING=1")
 	if err := <-statusErr; err != nil {
 		log.Error("status socket failed", "error", err)
@@ -255,6 +285,12 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 	}
 	log.Info("staticlet stopped; pods keep running")
 	return agentErr
+}
+
+func closedChannel() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 // statusFunc adapts a function to metrics.StatusSource.

@@ -2,10 +2,12 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -54,4 +56,39 @@ func buildStaticlet() (string, error) {
 		}
 	}
 	return filepath.Join(shared, "staticlet"), nil
+}
+
+// RunStaticlet runs `staticlet run --config configPath` (the binary of StaticletBinary) until the test
+// ends: then it sends SIGTERM and waits for the exit, and logs what the agent printed when the test
+// failed. The channel is closed when the binary exits. Cleanups registered after this call run before
+// the agent is stopped (Go runs them last first), so a test can remove its pods while the agent lives.
+func RunStaticlet(t testing.TB, configPath string) <-chan struct{} {
+	t.Helper()
+	cmd := exec.Command(StaticletBinary(t), "run", "--config", configPath)
+	var logs SyncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+		if t.Failed() {
+			t.Logf("staticlet's log:\n%s", logs.String())
+		}
+	})
+	return exited
+}
+
+// FreePort is a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

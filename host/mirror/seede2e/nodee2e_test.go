@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -145,20 +144,8 @@ metricsAddress: "off"
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(testenv.StaticletBinary(t), "run", "--config", path)
-	var logs testenv.SyncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	// Registered first so that it runs last, once RunStaticlet's cleanup has stopped the binary.
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-		if t.Failed() {
-			t.Logf("staticlet's log:\n%s", logs.String())
-		}
 		opts := e.rtOpts
 		opts.Logger = nil
 		rt, err := containerd.New(opts)
@@ -174,5 +161,5 @@ metricsAddress: "off"
 			_ = rt.StopPod(ctx, p.UID, 0)
 		}
 	})
-	return exited
+	return testenv.RunStaticlet(t, path)
 }

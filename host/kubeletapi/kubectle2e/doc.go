@@ -1,0 +1,9 @@
+// Package kubectle2e proves the kubelet API staticlet serves black-box: the staticlet binary on the real
+// containerd, registered with the real kube-apiserver v1.37.2 (Node authorizer, NodeRestriction), its
+// serving certificate bootstrapped through a kubernetes.io/kubelet-serving CertificateSigningRequest, and
+// kubectl v1.32 (on PATH) doing logs (-f, --previous), exec, attach and port-forward on a static pod
+// through the API server, and being refused where RBAC says no.
+//
+// IO: runs the staticlet binary, kubectl, containerd (internal/testenv) and the control plane
+// (internal/testenv/kubeapi); listens on free TCP ports.
+package kubectle2e
