@@ -54,7 +54,8 @@ func (p *agentPods) Pods() []*corev1.Pod {
 // and authorization delegated to the API server, logs from the pod log folder, exec and port-forward
 // through the runtime. It returns a channel closed when the server has stopped.
 func startKubeletAPI(ctx context.Context, s config.Settings, client kubernetes.Interface, addresses []corev1.NodeAddress,
-	pods *agentPods, containers kubeletapi.Containers, log hclog.Logger) (<-chan struct{}, error) {
+	pods *agentPods, containers kubeletapi.Containers, observe func(route string, code int, longRunning bool, took time.Duration),
+	log hclog.Logger) (<-chan struct{}, error) {
 	done := make(chan struct{})
 	if s.KubeletPort == 0 {
 		close(done)
@@ -66,7 +67,7 @@ func startKubeletAPI(ctx context.Context, s config.Settings, client kubernetes.I
 		TLSCertFile: c.TLSCertFile, TLSPrivateKeyFile: c.TLSPrivateKeyFile,
 		ServerTLSBootstrap: c.ServerTLSBootstrap, CertDir: s.KubeletServerCertDir(), NodeAddresses: addresses,
 		Authentication: c.Authentication, Authorization: c.Authorization,
-		Client: client, PodLogDir: s.PodLogDir, Logger: log.Named("kubeletapi"),
+		Client: client, PodLogDir: s.PodLogDir, Logger: log.Named("kubeletapi"), ObserveRequest: observe,
 	}
 	srv, err := kubeletapi.New(cfg, pods, containers)
 	if err != nil {

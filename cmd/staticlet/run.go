@@ -212,7 +212,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			}
 			addresses = host.Addresses
 		}
-		if kubeletAPIDone, err = startKubeletAPI(ctx, settings, client, addresses, pods, containerdRT, log); err != nil {
+		if kubeletAPIDone, err = startKubeletAPI(ctx, settings, client, addresses, pods, containerdRT, m.ObserveKubeletRequest, log); err != nil {
 			return usageError(err)
 		}
 	}

@@ -71,6 +71,10 @@ type Config struct {
 	PodLogDir string
 	// Logger gets the server's log lines; nil discards them.
 	Logger hclog.Logger
+	// ObserveRequest, when set, is told of every request once it has ended: its route (healthz, pods,
+	// containerLogs, exec, attach, portForward, run, other), the status code it got (101 for an upgraded
+	// stream, 401 and 403 included), whether it was a stream, and how long it took.
+	ObserveRequest func(route string, code int, longRunning bool, took time.Duration)
 }
 
 // The kubelet's streaming timeouts (streamingConnectionIdleTimeout's default and the stream creation
@@ -127,7 +131,7 @@ func New(cfg Config, pods Pods, containers Containers) (*Server, error) {
 		return nil, fmt.Errorf("kubelet API: serving certificate: %w", err)
 	}
 	s.stopping, s.stopStreams = context.WithCancel(context.Background())
-	s.handler = s.withAuth(s.routes())
+	s.handler = s.observed(s.withAuth(s.routes()))
 	return s, nil
 }
 

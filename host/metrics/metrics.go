@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,8 @@ type Metrics struct {
 	pluginCalls       *prometheus.CounterVec
 	pluginDuration    *prometheus.HistogramVec
 	mirrorCalls       *prometheus.CounterVec
+	kubeletRequests   *prometheus.CounterVec
+	kubeletDuration   *prometheus.HistogramVec
 }
 
 // StatusSource is where scrape-time gauges come from (the agent).
@@ -67,8 +70,18 @@ func New(src StatusSource) *Metrics {
 			Namespace: namespace, Name: "mirror_api_calls_total",
 			Help: "API server calls made for mirror pods and the node, by verb and outcome (ok, error).",
 		}, []string{"verb", "outcome"}),
+		kubeletRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "kubelet_api_requests_total",
+			Help: "Requests to the kubelet API by route (healthz, pods, containerLogs, exec, attach, portForward, run, other) and HTTP status code.",
+		}, []string{"route", "code"}),
+		kubeletDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "kubelet_api_request_duration_seconds",
+			Help:    "Time from a kubelet API request to its end, by route and whether it streams (exec, attach, portForward, a followed log: the session's length).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 12),
+		}, []string{"route", "long_running"}),
 	}
 	reg.MustRegister(m.sourceEvents, m.relistDuration, m.reconcileDuration, m.pluginCalls, m.pluginDuration, m.mirrorCalls,
+		m.kubeletRequests, m.kubeletDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src != nil {
 		reg.MustRegister(&statusCollector{src: src})
@@ -98,6 +111,12 @@ func (m *Metrics) ObservePluginCall(plugin, operation, outcome string, d time.Du
 // CountMirrorCall counts one API server call.
 func (m *Metrics) CountMirrorCall(verb, outcome string) {
 	m.mirrorCalls.WithLabelValues(verb, outcome).Inc()
+}
+
+// ObserveKubeletRequest records one kubelet API request that has ended.
+func (m *Metrics) ObserveKubeletRequest(route string, code int, longRunning bool, d time.Duration) {
+	m.kubeletRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.kubeletDuration.WithLabelValues(route, strconv.FormatBool(longRunning)).Observe(d.Seconds())
 }
 
 // statusCollector turns the agent's status into gauges at scrape time.

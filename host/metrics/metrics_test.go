@@ -83,6 +83,8 @@ func TestMetricsExposition(t *testing.T) {
 	m.ObserveReconcile(100 * time.Microsecond)
 	m.ObservePluginCall("deny-privileged", "validate", "denied", 200*time.Microsecond)
 	m.CountMirrorCall("create", "ok")
+	m.ObserveKubeletRequest("exec", 101, true, 2*time.Second)
+	m.ObserveKubeletRequest("pods", 403, false, time.Millisecond)
 	fams := scrape(t, (&Server{Metrics: m}).Handler())
 
 	checks := []struct {
@@ -103,6 +105,9 @@ func TestMetricsExposition(t *testing.T) {
 		{"staticlet_plugin_calls_total", map[string]string{"plugin": "deny-privileged", "outcome": "denied"}, 1},
 		{"staticlet_plugin_call_duration_seconds", map[string]string{"plugin": "deny-privileged"}, 1},
 		{"staticlet_mirror_api_calls_total", map[string]string{"verb": "create", "outcome": "ok"}, 1},
+		{"staticlet_kubelet_api_requests_total", map[string]string{"route": "exec", "code": "101"}, 1},
+		{"staticlet_kubelet_api_requests_total", map[string]string{"route": "pods", "code": "403"}, 1},
+		{"staticlet_kubelet_api_request_duration_seconds", map[string]string{"route": "exec", "long_running": "true"}, 1},
 	}
 	for _, c := range checks {
 		if got := value(t, fams, c.name, c.labels); got != c.want {
