@@ -73,9 +73,15 @@ func startKubeletAPI(ctx context.Context, s config.Settings, client kubernetes.I
 	if err != nil {
 		return nil, fmt.Errorf("kubelet API: %w", err)
 	}
+	// Bound now: a taken port stops staticlet at start, as it stops the kubelet, rather than leaving a
+	// Node that advertises a port nobody of ours answers on.
+	ln, err := srv.Listen()
+	if err != nil {
+		return nil, err
+	}
 	go func() {
 		defer close(done)
-		if err := srv.Run(ctx); err != nil {
+		if err := srv.Serve(ctx, ln); err != nil {
 			log.Error("kubelet API failed", "error", err)
 		}
 	}()

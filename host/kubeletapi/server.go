@@ -232,25 +232,37 @@ func (s *Server) ListenAddress() string {
 // Handler is the server's authenticating HTTP handler, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run listens and serves until ctx ends, then stops taking connections, ends the long-lived streams,
-// gives the other requests in progress up to shutdownGrace and returns. It returns early with an error
-// when it cannot listen. Run may be called once.
+// Run listens on ListenAddress and serves until ctx ends, as Serve. It returns early with an error when
+// it cannot listen.
 func (s *Server) Run(ctx context.Context) error {
+	ln, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Listen opens the server's TCP listener, so a caller can fail at start when the port is taken (the
+// kubelet exits then) and serve later.
+func (s *Server) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.ListenAddress())
+	if err != nil {
+		return nil, fmt.Errorf("kubelet API: listen: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx ends, then stops taking connections, ends the long-lived streams, gives
+// the other requests in progress up to shutdownGrace and returns; ln is closed when it returns. Serve
+// (or Run) may be called once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	first := false
 	s.runOnce.Do(func() { first = true })
 	if !first {
-		return errors.New("kubelet API: Run called twice")
+		ln.Close()
+		return errors.New("kubelet API: served twice")
 	}
 	defer s.stopStreams()
-	ln, err := net.Listen("tcp", s.ListenAddress())
-	if err != nil {
-		return fmt.Errorf("kubelet API: listen: %w", err)
-	}
-	return s.serve(ctx, ln)
-}
-
-// serve serves on ln until ctx ends; ln is closed when it returns.
-func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	// The certificate and CA watchers run until serve returns, so they end with it.
 	watchCtx, stopWatchers := context.WithCancel(ctx)
 	var watchers sync.WaitGroup
