@@ -15,6 +15,7 @@ import (
 	"github.com/staticlet/staticlet/host/kubeletapi"
 	"github.com/staticlet/staticlet/host/mirror"
 	"github.com/staticlet/staticlet/host/mirror/mirrorpod"
+	"github.com/staticlet/staticlet/host/statusapi"
 )
 
 // agentPods is the kubelet API's view of the node's pods: the agent's latest published state, each
@@ -49,17 +50,27 @@ func (p *agentPods) Pods() []*corev1.Pod {
 	return out
 }
 
+// kubeletAPIStatus is the status section of a running kubelet API.
+func kubeletAPIStatus(srv *kubeletapi.Server) *statusapi.KubeletAPI {
+	st := srv.Status()
+	out := &statusapi.KubeletAPI{Address: st.Address, CertificateSource: st.CertificateSource, Waiting: st.Waiting}
+	if !st.NotAfter.IsZero() {
+		out.CertificateNotAfter = st.NotAfter.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
 // startKubeletAPI serves the kubelet API on kubeletPort when it is set: TLS (configured files, a
 // bootstrapped certificate, or else a self-signed one under <stateDir>/pki, as the kubelet), authentication
 // and authorization delegated to the API server, logs from the pod log folder, exec and port-forward
 // through the runtime. It returns a channel closed when the server has stopped.
 func startKubeletAPI(ctx context.Context, s config.Settings, client kubernetes.Interface, addresses []corev1.NodeAddress,
 	pods *agentPods, containers kubeletapi.Containers, observe func(route string, code int, longRunning bool, took time.Duration),
-	log hclog.Logger) (<-chan struct{}, error) {
+	log hclog.Logger) (*kubeletapi.Server, <-chan struct{}, error) {
 	done := make(chan struct{})
 	if s.KubeletPort == 0 {
 		close(done)
-		return done, nil
+		return nil, done, nil
 	}
 	c := s.KubeletServer
 	cfg := kubeletapi.Config{
@@ -71,13 +82,13 @@ func startKubeletAPI(ctx context.Context, s config.Settings, client kubernetes.I
 	}
 	srv, err := kubeletapi.New(cfg, pods, containers)
 	if err != nil {
-		return nil, fmt.Errorf("kubelet API: %w", err)
+		return nil, nil, fmt.Errorf("kubelet API: %w", err)
 	}
 	// Bound now: a taken port stops staticlet at start, as it stops the kubelet, rather than leaving a
 	// Node that advertises a port nobody of ours answers on.
 	ln, err := srv.Listen()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	go func() {
 		defer close(done)
@@ -85,5 +96,5 @@ func startKubeletAPI(ctx context.Context, s config.Settings, client kubernetes.I
 			log.Error("kubelet API failed", "error", err)
 		}
 	}()
-	return done, nil
+	return srv, done, nil
 }

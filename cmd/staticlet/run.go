@@ -18,6 +18,7 @@ import (
 	"github.com/staticlet/staticlet/host/agent"
 	"github.com/staticlet/staticlet/host/config"
 	"github.com/staticlet/staticlet/host/desired"
+	"github.com/staticlet/staticlet/host/kubeletapi"
 	"github.com/staticlet/staticlet/host/logging"
 	"github.com/staticlet/staticlet/host/metrics"
 	"github.com/staticlet/staticlet/host/mirror"
@@ -203,6 +204,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 		}
 	}
 	kubeletAPIDone := closedChannel()
+	var kubeletAPI *kubeletapi.Server
 	if containerdRT != nil {
 		addresses := nodeOpts.Addresses
 		if len(addresses) == 0 {
@@ -212,7 +214,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			}
 			addresses = host.Addresses
 		}
-		if kubeletAPIDone, err = startKubeletAPI(ctx, settings, client, addresses, pods, containerdRT, m.ObserveKubeletRequest, log); err != nil {
+		if kubeletAPI, kubeletAPIDone, err = startKubeletAPI(ctx, settings, client, addresses, pods, containerdRT, m.ObserveKubeletRequest, log); err != nil {
 			return usageError(err)
 		}
 	}
@@ -239,6 +241,9 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			st, err := a.Status(ctx)
 			out := statusapi.FromAgent(st)
 			out.Plugins = statusapi.FromChain(policies.Chain().Plugins(), time.Now())
+			if kubeletAPI != nil {
+				out.KubeletAPI = kubeletAPIStatus(kubeletAPI)
+			}
 			return out, err
 		})
 	}()

@@ -58,7 +58,8 @@ func newStatusCommand() *cobra.Command {
 "restarts", "containers": [{"name", "state", "ready", "restartCount", "exitCode",
 "reason"}]}], "files": [{"file", "verdict", "reasons"}], "plugins": [{"name",
 "sha256", "quarantinedUntil", "consecutiveTimeouts"}], "sources": [{"name",
-"complete", "listings", "admittingFiles", "admittingSince"}]}. The table's READY is
+"complete", "listings", "admittingFiles", "admittingSince"}], "kubeletAPI": {"address",
+"certificateSource", "certificateNotAfter", "waiting"}}. The table's READY is
 ready/total containers, as kubectl shows it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -133,6 +134,13 @@ func printStatusTable(out io.Writer, st statusapi.Status) error {
 	for _, p := range st.Plugins {
 		if p.QuarantinedUntil != "" {
 			fmt.Fprintf(&b, "\nplugin %s quarantined until %s (%d consecutive timeouts)\n", p.Name, p.QuarantinedUntil, p.ConsecutiveTimeouts)
+		}
+	}
+	if k := st.KubeletAPI; k != nil {
+		if k.Waiting != "" {
+			fmt.Fprintf(&b, "\nkubelet API on %s: no serving certificate (%s): %s\n", k.Address, k.CertificateSource, k.Waiting)
+		} else {
+			fmt.Fprintf(&b, "\nkubelet API on %s: certificate (%s) valid until %s\n", k.Address, k.CertificateSource, k.CertificateNotAfter)
 		}
 	}
 	if !st.Synced {

@@ -96,3 +96,24 @@ func TestStatusTableColumns(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusTableKubeletAPI(t *testing.T) {
+	for _, tt := range []struct {
+		api  statusapi.KubeletAPI
+		want string
+	}{
+		{statusapi.KubeletAPI{Address: "0.0.0.0:10250", CertificateSource: "bootstrap", Waiting: "no serving certificate yet: waiting for approval"},
+			"kubelet API on 0.0.0.0:10250: no serving certificate (bootstrap): no serving certificate yet: waiting for approval\n"},
+		{statusapi.KubeletAPI{Address: "0.0.0.0:10250", CertificateSource: "self-signed", CertificateNotAfter: "2027-12-03T17:00:00Z"},
+			"kubelet API on 0.0.0.0:10250: certificate (self-signed) valid until 2027-12-03T17:00:00Z\n"},
+	} {
+		var b strings.Builder
+		api := tt.api
+		if err := printStatusTable(&b, statusapi.Status{Synced: true, KubeletAPI: &api}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(b.String(), "\n"+tt.want) {
+			t.Errorf("status table:\n%s\nwant it to end with\n%s", b.String(), tt.want)
+		}
+	}
+}

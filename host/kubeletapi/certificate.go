@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -31,20 +32,46 @@ type servingCertificate interface {
 	run(ctx context.Context)
 }
 
+// Where the serving certificate comes from, as ServingStatus reports it.
+const (
+	CertificateFromFiles     = "files"
+	CertificateFromBootstrap = "bootstrap"
+	CertificateSelfSigned    = "self-signed"
+)
+
 // newServingCertificate picks the kubelet's source of the serving certificate: the bootstrap through a
-// CertificateSigningRequest, the configured files, or a self-signed pair made once under CertDir.
-func newServingCertificate(cfg Config) (servingCertificate, error) {
+// CertificateSigningRequest, the configured files, or a self-signed pair made once under CertDir. It
+// returns the source's name too.
+func newServingCertificate(cfg Config) (servingCertificate, string, error) {
 	if cfg.ServerTLSBootstrap {
-		return newBootstrapCertificate(cfg)
+		b, err := newBootstrapCertificate(cfg)
+		return b, CertificateFromBootstrap, err
 	}
-	certFile, keyFile := cfg.TLSCertFile, cfg.TLSPrivateKeyFile
+	certFile, keyFile, source := cfg.TLSCertFile, cfg.TLSPrivateKeyFile, CertificateFromFiles
 	if certFile == "" {
 		var err error
 		if certFile, keyFile, err = selfSignedFiles(cfg); err != nil {
-			return nil, err
+			return nil, "", err
 		}
+		source = CertificateSelfSigned
 	}
-	return newFileCertificate(certFile, keyFile)
+	f, err := newFileCertificate(certFile, keyFile)
+	return f, source, err
+}
+
+// certificateExpiry is when cert stops being valid; zero for none.
+func certificateExpiry(cert *tls.Certificate) time.Time {
+	if cert == nil {
+		return time.Time{}
+	}
+	leaf := cert.Leaf
+	if leaf == nil && len(cert.Certificate) > 0 {
+		leaf, _ = x509.ParseCertificate(cert.Certificate[0])
+	}
+	if leaf == nil {
+		return time.Time{}
+	}
+	return leaf.NotAfter
 }
 
 // fileCertificate serves a certificate and key from files, reloaded when they change (the kubelet's

@@ -1,13 +1,9 @@
 package kubeletapi
 
 import (
-	"crypto"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,8 +17,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	certutil "k8s.io/client-go/util/cert"
-	"k8s.io/client-go/util/keyutil"
 	kubeletconfigv1beta1 "k8s.io/kubelet/config/v1beta1"
 
 	"github.com/staticlet/staticlet/internal/testenv"
@@ -189,17 +183,11 @@ func TestClusterServerTLSBootstrap(t *testing.T) {
 		return fmt.Errorf("no kubelet-serving CSR by system:node:%s among %d", c.NodeName, len(list.Items))
 	})
 
-	csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
-		Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "TestApproved", Message: "approved by the kubeletapi test",
-	})
-	csr, err = admin.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if st := s.Status(); st.CertificateSource != CertificateFromBootstrap || !st.NotAfter.IsZero() ||
+		!strings.Contains(st.Waiting, "kubectl certificate approve") {
+		t.Errorf("status before approval: %+v, want bootstrap waiting for approval", st)
 	}
-	csr.Status.Certificate = signAsCSRSigner(t, c, csr.Spec.Request)
-	if _, err := admin.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, csr, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.ApproveAndSignKubeletServing(t, ctx, csr.Name, time.Hour)
 
 	testenv.Eventually(t, 30*time.Second, func() error {
 		resp, err := client.Get(base + "/healthz")
@@ -215,49 +203,10 @@ func TestClusterServerTLSBootstrap(t *testing.T) {
 		}
 		return nil
 	})
+	if st := s.Status(); st.Waiting != "" || time.Until(st.NotAfter) < 50*time.Minute {
+		t.Errorf("status once signed: %+v, want the hour-long certificate", st)
+	}
 	if _, err := os.Stat(filepath.Join(cfg.CertDir, "kubelet-server-current.pem")); err != nil {
 		t.Errorf("the bootstrapped certificate is not kept in CertDir: %v", err)
 	}
-}
-
-// signAsCSRSigner issues the certificate a kubernetes.io/kubelet-serving CSR asks for, as
-// kube-controller-manager's csrsigning does with the cluster CA: the CSR's subject and SANs,
-// digitalSignature, serverAuth.
-func signAsCSRSigner(t *testing.T, c *kubeapi.Cluster, requestPEM []byte) []byte {
-	t.Helper()
-	block, _ := pem.Decode(requestPEM)
-	if block == nil {
-		t.Fatal("CSR request holds no PEM block")
-	}
-	req, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cas, err := certutil.CertsFromFile(c.CACert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyAny, err := keyutil.PrivateKeyFromFile(c.CAKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caKey, ok := keyAny.(crypto.Signer)
-	if !ok {
-		t.Fatalf("CA key %T is no crypto.Signer", keyAny)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: req.Subject,
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: req.DNSNames, IPAddresses: req.IPAddresses, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, cas[0], req.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -102,6 +102,8 @@ type Server struct {
 	// clientCA is nil without authentication.x509.clientCAFile.
 	clientCA *dynamiccertificates.DynamicFileCAContent
 	serving  servingCertificate
+	// certificateSource is CertificateFromFiles, CertificateFromBootstrap or CertificateSelfSigned.
+	certificateSource string
 
 	handler http.Handler
 	// stopping ends when Run begins to shut down: long-lived streams (follow, exec, attach,
@@ -127,7 +129,7 @@ func New(cfg Config, pods Pods, containers Containers) (*Server, error) {
 	if s.authz, err = newAuthorizer(cfg); err != nil {
 		return nil, fmt.Errorf("kubelet API: authorization: %w", err)
 	}
-	if s.serving, err = newServingCertificate(cfg); err != nil {
+	if s.serving, s.certificateSource, err = newServingCertificate(cfg); err != nil {
 		return nil, fmt.Errorf("kubelet API: serving certificate: %w", err)
 	}
 	s.stopping, s.stopStreams = context.WithCancel(context.Background())
@@ -222,6 +224,29 @@ func validate(cfg Config, pods Pods, containers Containers) error {
 		bad("containers", "is nil")
 	}
 	return errors.Join(errs...)
+}
+
+// ServingStatus is what the server serves with, for `staticlet status`.
+type ServingStatus struct {
+	// Address is host:port.
+	Address string
+	// CertificateSource is CertificateFromFiles, CertificateFromBootstrap or CertificateSelfSigned.
+	CertificateSource string
+	// NotAfter is the served certificate's expiry, zero while none is served.
+	NotAfter time.Time
+	// Waiting says why no certificate is served (a bootstrap waiting for approval); empty when one is.
+	Waiting string
+}
+
+// Status reports the address and the serving certificate now. Safe from any goroutine.
+func (s *Server) Status() ServingStatus {
+	st := ServingStatus{Address: s.ListenAddress(), CertificateSource: s.certificateSource}
+	if cert := s.serving.Current(); cert != nil {
+		st.NotAfter = certificateExpiry(cert)
+	} else {
+		st.Waiting = s.serving.missing().Error()
+	}
+	return st
 }
 
 // ListenAddress is the host:port Run listens on.

@@ -24,6 +24,19 @@ type Status struct {
 	// waits for admission (plugins may take long; meanwhile the results of
 	// the listing before stay in force).
 	Sources []SourceState `json:"sources,omitempty"`
+	// KubeletAPI is set while staticlet serves the kubelet API.
+	KubeletAPI *KubeletAPI `json:"kubeletAPI,omitempty"`
+}
+
+// KubeletAPI is what the kubelet API serves with.
+type KubeletAPI struct {
+	Address string `json:"address"`
+	// CertificateSource is files, bootstrap or self-signed.
+	CertificateSource string `json:"certificateSource"`
+	// CertificateNotAfter is the served certificate's expiry (RFC 3339), empty while none is served.
+	CertificateNotAfter string `json:"certificateNotAfter,omitempty"`
+	// Waiting says why no certificate is served yet (a CertificateSigningRequest waiting for approval).
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // SourceState is what the agent has from one source.
