@@ -19,6 +19,12 @@
 # - containerd's CRI plugin with restrict_oom_score_adj (no negative oom_score_adj without CAP_SYS_RESOURCE)
 #   and a locally built sandbox image.
 # On SIGTERM the kubelet is stopped, then every CRI task and container is killed and removed, then containerd.
+#
+# Environment:
+#   NODE_SH_NODE_IP=IP               the kubelet's --node-ip (the Node's InternalIP, where the API server dials
+#                                    its API); unset, the kubelet picks one itself
+#   NODE_SH_KUBELET_VERBOSITY=N      the kubelet's --v (default 2)
+#   NODE_SH_SNAPSHOTTER=NAME         containerd's snapshotter (default overlayfs)
 set -euo pipefail
 
 die() {
@@ -142,7 +148,7 @@ for tar in "$@"; do
 done
 
 "$NODE_SH_KUBELET" --config "$kubelet_config" --kubeconfig "$kubeconfig" --hostname-override "$node_name" \
-	--root-dir "$state_dir/kubelet-root" --v "${NODE_SH_KUBELET_VERBOSITY:-2}" \
+	--root-dir "$state_dir/kubelet-root" --v "${NODE_SH_KUBELET_VERBOSITY:-2}" ${NODE_SH_NODE_IP:+--node-ip "$NODE_SH_NODE_IP"} \
 	</dev/null >>"$state_dir/kubelet.log" 2>&1 &
 kubelet_pid=$!
 wait "$kubelet_pid"

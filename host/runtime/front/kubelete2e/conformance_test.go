@@ -17,6 +17,7 @@ import (
 	"github.com/staticlet/staticlet/host/runtime/conformance"
 	"github.com/staticlet/staticlet/host/runtime/front"
 	"github.com/staticlet/staticlet/internal/testenv/kubeapi"
+	"github.com/staticlet/staticlet/internal/testenv/kubeletnode"
 )
 
 // TestConformanceThroughTheKubelet runs the runtime suite on the front runtime with the real kubelet
@@ -24,7 +25,7 @@ import (
 // status back (WatchMirrors). The grace-period case is not run: StopPod returns once the pod is withdrawn,
 // and the kubelet stops it afterwards.
 func TestConformanceThroughTheKubelet(t *testing.T) {
-	requireNode(t)
+	kubeletnode.Require(t)
 	c := kubeapi.Start(t)
 	var current atomic.Pointer[front.Runtime]
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -40,7 +41,7 @@ func TestConformanceThroughTheKubelet(t *testing.T) {
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	startKubelet(t, c, kubeletSource{url: "http://" + ln.Addr().String() + front.PodsPath})
+	kubeletnode.Start(t, c, kubeletnode.Options{StaticPodURL: "http://" + ln.Addr().String() + front.PodsPath})
 
 	use := func(t *testing.T, rt *front.Runtime) *front.Runtime {
 		ctx, cancel := context.WithCancel(context.Background())

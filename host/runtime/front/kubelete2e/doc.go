@@ -1,6 +1,6 @@
 // Package kubelete2e is the black-box test of the kubelet front against the
-// real kubelet v1.37.2 (hack/kubelet/node.sh: a private CRI containerd, a
-// mount namespace of its own) and the real kube-apiserver v1.37.2
+// real kubelet v1.37.2 (internal/testenv/kubeletnode, through
+// hack/kubelet/node.sh: a private CRI containerd, a mount namespace of its own) and the real kube-apiserver v1.37.2
 // (internal/testenv/kubeapi), with the staticlet binary in mode
 // kubeletFront: a manifest becomes a running pod with exactly one mirror pod,
 // a broken edit and a plugin denial keep the running version, no mirror pod

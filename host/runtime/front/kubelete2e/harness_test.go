@@ -1,15 +1,11 @@
 package kubelete2e_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,172 +17,15 @@ import (
 
 	"github.com/staticlet/staticlet/internal/testenv"
 	"github.com/staticlet/staticlet/internal/testenv/kubeapi"
-	"github.com/staticlet/staticlet/internal/testenv/ociimage"
 )
 
 func TestMain(m *testing.M) { kubeapi.Main(m) }
 
-const repoRoot = "../../../.."
-
 // converge bounds every wait for the kubelet to act (its pod workers, status manager and mirror client).
 const converge = 60 * time.Second
 
-// need skips the test when a component is missing, or fails it with STATICLET_REQUIRE_INTEGRATION=1.
-func need(t testing.TB, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if testenv.RequireIntegration() {
-		t.Fatalf("%s=1 but %s is unavailable: %v", testenv.EnvRequireIntegration, what, err)
-	}
-	t.Skipf("skipping: %s is unavailable: %v (set %s=1 to fail instead)", what, err, testenv.EnvRequireIntegration)
-}
-
-func requireNode(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short skips tests that run a kubelet")
-	}
-	if os.Geteuid() != 0 {
-		need(t, "root", fmt.Errorf("running as uid %d", os.Geteuid()))
-	}
-	for _, tool := range []string{"unshare", "containerd", "ctr", "runc"} {
-		_, err := exec.LookPath(tool)
-		need(t, tool, err)
-	}
-	out, err := exec.Command(repoRoot + "/hack/kubelet/build.sh").CombinedOutput()
-	need(t, "the kubelet v1.37.2 build (hack/kubelet/build.sh)", wrapOut(err, out))
-}
-
-func wrapOut(err error, out []byte) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out))
-}
-
 // freePort is a TCP port on 127.0.0.1 that nothing listens on now.
 func freePort(t testing.TB) int { return testenv.FreePort(t) }
-
-// images writes the busybox image and the sandbox image (staticlet.test/pause:1, sleeping as PID 1) as
-// archives for node.sh to import.
-func images(t testing.TB, dir string) []string {
-	t.Helper()
-	var paths []string
-	for _, opts := range []ociimage.Options{
-		{Name: "staticlet.test/busybox:latest"},
-		{Name: "staticlet.test/pause:1", Applets: []string{"sleep"}, Cmd: []string{"sleep", "2147483647"}},
-	} {
-		var buf bytes.Buffer
-		if _, err := ociimage.Build(&buf, opts); err != nil {
-			need(t, "busybox-static", err)
-		}
-		path := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(opts.Name)+".tar")
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, path)
-	}
-	return paths
-}
-
-// kubeletSource is where the kubelet reads static pods: a folder or a URL.
-type kubeletSource struct {
-	folder string
-	url    string
-}
-
-// kubeletNode is hack/kubelet/node.sh running the real kubelet.
-type kubeletNode struct {
-	dir string
-	cmd *exec.Cmd
-}
-
-// startKubelet runs the kubelet as the node's identity of cluster c, reading src, with the settings these
-// machines need (issue 13): cgroup v1 allowed, cgroupfs, swap allowed, a cgroupRoot of its own.
-func startKubelet(t testing.TB, c *kubeapi.Cluster, src kubeletSource) *kubeletNode {
-	t.Helper()
-	// node.sh's socket path (STATE_DIR/containerd.sock.ttrpc) must fit in 107 bytes: a short folder.
-	dir, err := os.MkdirTemp("", "kl-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-failCgroupV1: false
-cgroupDriver: cgroupfs
-cgroupRoot: /staticlet-kubelet-%d
-failSwapOn: false
-staticPodPath: %q
-staticPodURL: %q
-fileCheckFrequency: 20s
-httpCheckFrequency: 1s
-containerRuntimeEndpoint: unix://%s/containerd.sock
-address: 127.0.0.1
-port: %d
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: %d
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: false}
-authorization:
-  mode: AlwaysAllow
-evictionHard: {memory.available: "0%%", nodefs.available: "0%%", imagefs.available: "0%%"}
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-enforceNodeAllocatable: []
-`, os.Getpid(), src.folder, src.url, dir, freePort(t), freePort(t))
-	configPath := filepath.Join(dir, "kubelet.yaml")
-	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"run", dir, c.NodeKubeconfig, c.NodeName, configPath}, images(t, dir)...)
-	cmd := exec.Command(repoRoot+"/hack/kubelet/node.sh", args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &kubeletNode{dir: dir, cmd: cmd}
-	t.Cleanup(func() { n.stop(t) })
-	return n
-}
-
-func (n *kubeletNode) stop(t testing.TB) {
-	if n.cmd == nil {
-		return
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- n.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(90 * time.Second):
-		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		t.Errorf("node.sh did not stop within 90s of SIGTERM")
-	}
-	n.cmd = nil
-	if t.Failed() {
-		tail(t, filepath.Join(n.dir, "kubelet.log"), 40)
-		tail(t, filepath.Join(n.dir, "containerd.log"), 10)
-	}
-	_ = os.RemoveAll(n.dir)
-}
-
-func tail(t testing.TB, path string, lines int) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	t.Logf("last lines of %s:\n%s", path, strings.Join(all, "\n"))
-}
 
 // staticletBinary returns the staticlet binary, built once per test binary.
 func staticletBinary(t testing.TB) string { return testenv.StaticletBinary(t) }

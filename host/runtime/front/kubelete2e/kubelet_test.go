@@ -10,6 +10,7 @@ import (
 
 	"github.com/staticlet/staticlet/host/plugin/plugintest"
 	"github.com/staticlet/staticlet/internal/testenv/kubeapi"
+	"github.com/staticlet/staticlet/internal/testenv/kubeletnode"
 )
 
 // soak is how long the steady state is watched for mirror deletions: STATICLET_KUBELET_SOAK (a Go
@@ -32,7 +33,7 @@ func soak(t testing.TB) time.Duration {
 // happens over the whole test, the soak included. A start-after dependency is waited for with the readiness
 // the kubelet reports on its mirror pod.
 func TestKubeletFront(t *testing.T) {
-	requireNode(t)
+	kubeletnode.Require(t)
 	c := kubeapi.Start(t)
 	admin := c.Admin(t)
 	node := c.NodeName
@@ -41,7 +42,7 @@ func TestKubeletFront(t *testing.T) {
 	address := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startFront(t, c, folder, address, fmt.Sprintf("plugins:\n- name: deny-privileged\n  path: %s\n  settings: {allowHostNetwork: true}\n", deny))
 	rec := record(t, admin, node)
-	startKubelet(t, c, kubeletSource{url: "http://" + address + "/pods"})
+	kubeletnode.Start(t, c, kubeletnode.Options{StaticPodURL: "http://" + address + "/pods"})
 	begin := time.Now()
 
 	// The kubelet registers its Node, then mirrors: a first pod shows it is up.
@@ -113,20 +114,20 @@ func TestKubeletFront(t *testing.T) {
 // folder itself ("folder", the baseline), on the same kubelet binary, node and API server; b.N pods are
 // created and edited one after another (-benchtime 5x). Reported: the medians, in seconds.
 func BenchmarkKubeletFront(b *testing.B) {
-	requireNode(b)
+	kubeletnode.Require(b)
 	c := kubeapi.Start(b)
 	b.Run("front", func(b *testing.B) {
 		dir := b.TempDir()
 		address := fmt.Sprintf("127.0.0.1:%d", freePort(b))
 		startFront(b, c, dir, address, "")
 		rec := record(b, c.Admin(b), c.NodeName)
-		startKubelet(b, c, kubeletSource{url: "http://" + address + "/pods"})
+		kubeletnode.Start(b, c, kubeletnode.Options{StaticPodURL: "http://" + address + "/pods"})
 		measure(b, c, rec, dir, b.N).report(b)
 	})
 	b.Run("folder", func(b *testing.B) {
 		dir := b.TempDir()
 		rec := record(b, c.Admin(b), c.NodeName)
-		startKubelet(b, c, kubeletSource{folder: dir})
+		kubeletnode.Start(b, c, kubeletnode.Options{StaticPodPath: dir})
 		measure(b, c, rec, dir, b.N).report(b)
 	})
 }
