@@ -72,6 +72,7 @@ func (f *fakePods) stopApp() {
 
 func newFakePods() *fakePods {
 	return &fakePods{pods: []*corev1.Pod{{
+		TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}, // as manifests give them
 		ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: testPodName, UID: testUID},
 		Status: corev1.PodStatus{
 			Phase: corev1.PodRunning,
@@ -337,6 +338,10 @@ func TestHealthzAndPods(t *testing.T) {
 	if list.Kind != "PodList" || list.APIVersion != "v1" || len(list.Items) != 1 || list.Items[0].UID != testUID ||
 		list.Items[0].Status.ContainerStatuses[0].RestartCount != 1 {
 		t.Fatalf("pods: %s", body)
+	}
+	// The kubelet's items carry no kind and apiVersion.
+	if list.Items[0].Kind != "" || list.Items[0].APIVersion != "" {
+		t.Errorf("pods: item with kind %q apiVersion %q, want neither", list.Items[0].Kind, list.Items[0].APIVersion)
 	}
 	if code, _ := do(t, ts.Client(), http.MethodPost, ts.URL+"/pods", nil); code != http.StatusMethodNotAllowed {
 		t.Fatalf("POST /pods: %d", code)

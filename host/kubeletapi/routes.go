@@ -38,11 +38,14 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// getPods writes the node's pods as a v1 PodList.
+// getPods writes the node's pods as a v1 PodList. Its items carry no kind and apiVersion (the list's
+// say what they are), as the kubelet's encoding leaves them out.
 func (s *Server) getPods(w http.ResponseWriter, _ *http.Request) {
 	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{}}
 	for _, p := range s.pods.Pods() {
-		list.Items = append(list.Items, *p)
+		item := *p
+		item.TypeMeta = metav1.TypeMeta{}
+		list.Items = append(list.Items, item)
 	}
 	data, err := json.Marshal(list)
 	if err != nil {

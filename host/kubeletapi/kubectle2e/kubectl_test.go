@@ -63,7 +63,23 @@ spec:
 `, image, script)
 }
 
-func TestKubectlOnStaticPods(t *testing.T) {
+// node is a staticlet serving the kubelet API on the real containerd, registered as the cluster's node,
+// running shellManifest as pod (in its second run) with its HTTP server on httpPort, from the folder
+// manifests with image.
+type node struct {
+	cluster               *kubeapi.Cluster
+	pod                   string
+	kubeletPort, httpPort int
+	manifests, image      string
+}
+
+func (n node) asAdmin(t testing.TB, args ...string) kubectl {
+	return kubectl{t: t, kubeconfig: n.cluster.AdminKubeconfig, args: args}
+}
+
+// startNode starts it all; everything stops when the test ends.
+func startNode(t testing.TB) node {
+	t.Helper()
 	for _, tool := range []string{"kubectl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if testenv.RequireIntegration() {
@@ -115,23 +131,9 @@ kubeletServer:
 	cluster.ApproveAndSignKubeletServing(t, ctx, csrName, 24*time.Hour)
 
 	httpPort := testenv.FreePort(t)
-	if err := os.WriteFile(filepath.Join(manifests, "shell.yaml"), []byte(shellManifest(image, httpPort)), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	pod := "shell-" + cluster.NodeName
-	// staticlet leaves pods running when it stops: remove the manifest first and wait for the pod to go
-	// (cleanups run last registered first, so this runs before staticlet is stopped).
-	t.Cleanup(func() {
-		_ = os.Remove(filepath.Join(manifests, "shell.yaml"))
-		deadline := time.Now().Add(converge)
-		for time.Now().Before(deadline) {
-			if _, err := admin.CoreV1().Pods("default").Get(context.Background(), pod, metav1.GetOptions{}); err != nil {
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		t.Errorf("mirror %s still there %s after its manifest was removed", pod, converge)
-	})
+	// staticlet leaves pods running when it stops: the manifest is removed and the pod gone first.
+	addStaticPod(t, admin, manifests, "shell.yaml", shellManifest(image, httpPort), pod)
 	testenv.Eventually(t, converge, func() error {
 		p, err := admin.CoreV1().Pods("default").Get(ctx, pod, metav1.GetOptions{})
 		if err != nil {
@@ -142,7 +144,12 @@ kubeletServer:
 		}
 		return nil
 	})
+	return node{cluster: cluster, pod: pod, kubeletPort: kubeletPort, httpPort: httpPort, manifests: manifests, image: image}
+}
 
+func TestKubectlOnStaticPods(t *testing.T) {
+	n := startNode(t)
+	cluster, pod, kubeletPort, httpPort, admin := n.cluster, n.pod, n.kubeletPort, n.httpPort, n.cluster.Admin(t)
 	asAdmin := func(args ...string) kubectl { return kubectl{t: t, kubeconfig: cluster.AdminKubeconfig, args: args} }
 	asUser := func(args ...string) kubectl { return kubectl{t: t, kubeconfig: cluster.UserKubeconfig, args: args} }
 
@@ -258,7 +265,7 @@ kubeletServer:
 }
 
 // waitServingCSR waits for the node's kubelet-serving CSR and returns its name.
-func waitServingCSR(t *testing.T, admin kubernetes.Interface, node string) string {
+func waitServingCSR(t testing.TB, admin kubernetes.Interface, node string) string {
 	t.Helper()
 	var name string
 	testenv.Eventually(t, converge, func() error {
@@ -340,7 +347,7 @@ func nodeAddress(t *testing.T, cluster *kubeapi.Cluster) string {
 }
 
 type kubectl struct {
-	t          *testing.T
+	t          testing.TB
 	kubeconfig string
 	args       []string
 	stdin      string
@@ -377,7 +384,7 @@ func (k kubectl) mustRun() string {
 }
 
 // stream starts kubectl and returns its stdout lines; kubectl is stopped when the test ends.
-func (k kubectl) stream(t *testing.T) <-chan string {
+func (k kubectl) stream(t testing.TB) <-chan string {
 	t.Helper()
 	cmd := k.command(context.Background())
 	stdout, err := cmd.StdoutPipe()
@@ -407,7 +414,7 @@ func (k kubectl) stream(t *testing.T) <-chan string {
 	return lines
 }
 
-func waitLine(t *testing.T, lines <-chan string, prefix string) string {
+func waitLine(t testing.TB, lines <-chan string, prefix string) string {
 	t.Helper()
 	deadline := time.After(converge)
 	for {
@@ -425,7 +432,7 @@ func waitLine(t *testing.T, lines <-chan string, prefix string) string {
 	}
 }
 
-func nextTick(t *testing.T, lines <-chan string) int {
+func nextTick(t testing.TB, lines <-chan string) int {
 	t.Helper()
 	n, err := strconv.Atoi(strings.TrimPrefix(waitLine(t, lines, "tick "), "tick "))
 	if err != nil {
