@@ -369,16 +369,6 @@ func TestKubectlParityWithKubelet(t *testing.T) {
 			}
 			fields = append(fields, jsonPaths(list.Items[i], ""))
 		}
-		// Known gaps in the status staticlet's pods carry (mirrorpod.MirrorStatus, which also feeds the
-		// mirror pods; not the kubelet API's doing): the kubelet reports the pod's QoS class and each
-		// container's volume mounts. The API server fills qosClass in on the mirror pod at creation, so
-		// kubectl get pod shows it for both. Remove a line here when staticlet reports the field.
-		for _, missing := range []string{"status.qosClass", "status.containerStatuses.N.volumeMounts.N.name", "status.containerStatuses.N.volumeMounts.N.mountPath"} {
-			if fields[0][missing] || !fields[1][missing] {
-				t.Errorf("node proxy /pods: %s: staticlet %v, kubelet %v; want only the kubelet's (update the known gaps)", missing, fields[0][missing], fields[1][missing])
-			}
-			delete(fields[1], missing)
-		}
 		for path := range fields[0] {
 			if !fields[1][path] {
 				t.Errorf("node proxy /pods: staticlet's pod has %s, the kubelet's has not", path)

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+
+	"github.com/staticlet/staticlet/host/pod"
 )
 
 // StatusInput is what a mirror pod's status is made from.
@@ -39,12 +41,14 @@ func MirrorStatus(in StatusInput) corev1.PodStatus {
 		rs = *in.Runtime.DeepCopy()
 	}
 	st := corev1.PodStatus{
-		Phase:      rs.Phase,
-		Message:    rs.Message,
-		Reason:     rs.Reason,
-		PodIP:      rs.PodIP,
-		PodIPs:     rs.PodIPs,
-		StartTime:  rs.StartTime,
+		Phase:     rs.Phase,
+		Message:   rs.Message,
+		Reason:    rs.Reason,
+		PodIP:     rs.PodIP,
+		PodIPs:    rs.PodIPs,
+		StartTime: rs.StartTime,
+		// The API server sets qosClass on the mirror at creation and it never changes; a pod without a
+		// mirror (the kubelet API's /pods) shows the runtime's, computed as the kubelet computes it.
 		QOSClass:   prev.QOSClass,
 		Resize:     rs.Resize,
 		HostIP:     in.HostIP,
@@ -58,6 +62,9 @@ func MirrorStatus(in StatusInput) corev1.PodStatus {
 	}
 	if st.Phase == "" {
 		st.Phase = corev1.PodPending
+	}
+	if st.QOSClass == "" {
+		st.QOSClass = rs.QOSClass
 	}
 	// ObservedGeneration stays empty, as the kubelet leaves it on mirror pods: the kubelet sets it from the
 	// generation of the pod it runs, and a static pod read from a file has none (the mirror's own
@@ -105,8 +112,10 @@ func containerStatuses(specs []corev1.Container, got []corev1.ContainerStatus, w
 			out = append(out, cs)
 			continue
 		}
+		// Before the runtime reports on the container, its mounts are shown as the kubelet shows them by
+		// default; an IfPossible recursive read-only mount reads Disabled until the runtime resolves it.
 		out = append(out, corev1.ContainerStatus{
-			Name: c.Name, Image: c.Image,
+			Name: c.Name, Image: c.Image, VolumeMounts: pod.VolumeMountStatuses(&c, false),
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: waitingReason, Message: message}},
 		})
 	}

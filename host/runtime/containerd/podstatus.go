@@ -29,6 +29,8 @@ type containerStatusView struct {
 	// terminated is set when the container exited for good.
 	terminated     *corev1.ContainerStateTerminated
 	lastTerminated *corev1.ContainerStateTerminated
+	// volumeMounts are the container's, as the kubelet reports them.
+	volumeMounts []corev1.VolumeMountStatus
 }
 
 // buildPodStatus computes a kubelet-shaped PodStatus. Init containers (and
@@ -134,6 +136,7 @@ func containerStatus(v containerStatusView, initialized bool) corev1.ContainerSt
 	cs := corev1.ContainerStatus{
 		Name: v.name, Image: v.image, ImageID: v.imageID, ContainerID: v.containerID,
 		RestartCount: v.restartCount, Ready: (v.running && v.ready) || v.completed,
+		VolumeMounts: v.volumeMounts,
 	}
 	started := v.running && v.started
 	cs.Started = &started

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/staticlet/staticlet/host/pod"
 	"github.com/staticlet/staticlet/host/probe"
 )
 
@@ -440,6 +441,9 @@ func (w *worker) publish() {
 		}
 		if cs.ctr != nil {
 			v.containerID = "containerd://" + cs.ctr.ID()
+		}
+		if cs.spec != nil {
+			v.volumeMounts = pod.VolumeMountStatuses(cs.spec, w.rt.caps.security.recursiveReadOnly)
 		}
 		views = append(views, v)
 	}
