@@ -3,6 +3,7 @@ package kubelete2e_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -42,7 +43,8 @@ func TestKubeletFront(t *testing.T) {
 	address := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startFront(t, c, folder, address, fmt.Sprintf("plugins:\n- name: deny-privileged\n  path: %s\n  settings: {allowHostNetwork: true}\n", deny))
 	rec := record(t, admin, node)
-	kubeletnode.Start(t, c, kubeletnode.Options{StaticPodURL: "http://" + address + "/pods"})
+	// The kubelet serves its API to the API server, so kubectl reaches the pods it runs for the front.
+	kubeletnode.Start(t, c, kubeletnode.Options{StaticPodURL: "http://" + address + "/pods", ServeAPI: true})
 	begin := time.Now()
 
 	// The kubelet registers its Node, then mirrors: a first pod shows it is up.
@@ -89,6 +91,14 @@ func TestKubeletFront(t *testing.T) {
 		t.Errorf("app's mirror pod appeared at %s, before db was Ready at %s: start-after did not hold", firstApp.at.Format(time.StampMilli), db.at.Format(time.StampMilli))
 	}
 	t.Logf("start-after: db Ready, then app Ready %s later", app.at.Sub(db.at).Round(time.Millisecond))
+
+	// kubectl logs and exec work on a pod the front serves, through the kubelet, as before the front.
+	if out, err := exec.Command("kubectl", "--kubeconfig", c.AdminKubeconfig, "exec", "web-"+node, "--", "sh", "-c", "echo $VERSION").CombinedOutput(); err != nil || string(out) != "3\n" {
+		t.Errorf("kubectl exec on the front's pod: %v: %q, want the running version 3", err, out)
+	}
+	if out, err := exec.Command("kubectl", "--kubeconfig", c.AdminKubeconfig, "logs", "web-"+node).CombinedOutput(); err != nil {
+		t.Errorf("kubectl logs on the front's pod: %v: %q", err, out)
+	}
 
 	// Steady state: nothing deleted, every pod visible once.
 	steady := time.Now()
