@@ -128,7 +128,21 @@ kubeletServer:
 	// The serving certificate: staticlet asks for it as system:node:worker-1; the test approves and
 	// signs it as an approver and kube-controller-manager would.
 	csrName := waitServingCSR(t, admin, cluster.NodeName)
+	// staticlet status tells the operator what the kubelet API waits for, then what it serves.
+	// (The status socket may open a moment after the request is made: hence Eventually for both.)
+	statusShows := func(want string) func() error {
+		return func() error {
+			out, err := exec.Command(testenv.StaticletBinary(t), "status", "--status-socket", filepath.Join(dir, "status.sock")).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), want) {
+				return fmt.Errorf("staticlet status: %v:\n%s\nwant a line with %q", err, out, want)
+			}
+			return nil
+		}
+	}
+	testenv.Eventually(t, converge, statusShows(fmt.Sprintf("kubelet API on 0.0.0.0:%d: no serving certificate (bootstrap): "+
+		"no serving certificate yet: waiting for the kubernetes.io/kubelet-serving CertificateSigningRequest", kubeletPort)))
 	cluster.ApproveAndSignKubeletServing(t, ctx, csrName, 24*time.Hour)
+	testenv.Eventually(t, converge, statusShows(fmt.Sprintf("kubelet API on 0.0.0.0:%d: certificate (bootstrap) valid until ", kubeletPort)))
 
 	httpPort := testenv.FreePort(t)
 	pod := "shell-" + cluster.NodeName
@@ -195,6 +209,23 @@ func TestKubectlOnStaticPods(t *testing.T) {
 		k.stdin = "piped through stdin\n"
 		if out := k.mustRun(); out != "piped through stdin\n" {
 			t.Errorf("kubectl exec -i -- cat = %q", out)
+		}
+	})
+
+	t.Run("cp", func(t *testing.T) {
+		// kubectl cp is tar through exec, both ways.
+		dir := t.TempDir()
+		in, back := filepath.Join(dir, "in.txt"), filepath.Join(dir, "back.txt")
+		if err := os.WriteFile(in, []byte("copied into a static pod\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		asAdmin("cp", in, pod+":/tmp/in.txt").mustRun()
+		if out := asAdmin("exec", pod, "--", "cat", "/tmp/in.txt").mustRun(); out != "copied into a static pod\n" {
+			t.Errorf("after kubectl cp into the pod: %q", out)
+		}
+		asAdmin("cp", pod+":/tmp/in.txt", back).mustRun()
+		if got, err := os.ReadFile(back); err != nil || string(got) != "copied into a static pod\n" {
+			t.Errorf("kubectl cp out of the pod: %q, %v", got, err)
 		}
 	})
 
