@@ -63,9 +63,10 @@ func kubeletAPIStatus(srv *kubeletapi.Server) *statusapi.KubeletAPI {
 // startKubeletAPI serves the kubelet API on kubeletPort when it is set: TLS (configured files, a
 // bootstrapped certificate, or else a self-signed one under <stateDir>/pki, as the kubelet), authentication
 // and authorization delegated to the API server, logs from the pod log folder, exec and port-forward
-// through the runtime. It returns a channel closed when the server has stopped.
+// through the runtime, resource metrics from the runtime's cgroups. It returns a channel closed when the
+// server has stopped.
 func startKubeletAPI(ctx context.Context, s config.Settings, client kubernetes.Interface, addresses []corev1.NodeAddress,
-	pods *agentPods, containers kubeletapi.Containers, observe func(route string, code int, longRunning bool, took time.Duration),
+	pods *agentPods, containers kubeletapi.Containers, stats kubeletapi.ResourceStats, observe func(route string, code int, longRunning bool, took time.Duration),
 	log hclog.Logger) (*kubeletapi.Server, <-chan struct{}, error) {
 	done := make(chan struct{})
 	if s.KubeletPort == 0 {
@@ -78,7 +79,7 @@ func startKubeletAPI(ctx context.Context, s config.Settings, client kubernetes.I
 		TLSCertFile: c.TLSCertFile, TLSPrivateKeyFile: c.TLSPrivateKeyFile,
 		ServerTLSBootstrap: c.ServerTLSBootstrap, CertDir: s.KubeletServerCertDir(), NodeAddresses: addresses,
 		Authentication: c.Authentication, Authorization: c.Authorization,
-		Client: client, PodLogDir: s.PodLogDir, Logger: log.Named("kubeletapi"), ObserveRequest: observe,
+		Client: client, PodLogDir: s.PodLogDir, ResourceStats: stats, Logger: log.Named("kubeletapi"), ObserveRequest: observe,
 	}
 	srv, err := kubeletapi.New(cfg, pods, containers)
 	if err != nil {

@@ -137,7 +137,8 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			NodeIP:         settings.NodeIP,
 			Cgroups: cgroups.Layout{Root: settings.CgroupRoot, Flat: !settings.CgroupsPerQOS,
 				SystemdNames: settings.CgroupDriver == config.CgroupDriverSystemd},
-			PodPidsLimit: settings.PodPidsLimit,
+			PodPidsLimit:        settings.PodPidsLimit,
+			ContainerLogMaxSize: settings.ContainerLogMaxSize, ContainerLogMaxFiles: settings.ContainerLogMaxFiles,
 		})
 		if err != nil {
 			return usageError(err)
@@ -214,7 +215,7 @@ func runAgent(ctx context.Context, settings config.Settings, reload func() (conf
 			}
 			addresses = host.Addresses
 		}
-		if kubeletAPI, kubeletAPIDone, err = startKubeletAPI(ctx, settings, client, addresses, pods, containerdRT, m.ObserveKubeletRequest, log); err != nil {
+		if kubeletAPI, kubeletAPIDone, err = startKubeletAPI(ctx, settings, client, addresses, pods, containerdRT, containerdRT, m.ObserveKubeletRequest, log); err != nil {
 			return usageError(err)
 		}
 	}

@@ -1,5 +1,6 @@
 // Package kubeletapi serves the subset of the kubelet's HTTPS API that the API server and kubectl use on a
-// node's static pods: /healthz, /pods, /containerLogs, /exec, /attach, /portForward and /run, on the port
+// node's static pods: /healthz, /pods, /containerLogs, /exec, /attach, /portForward, /run and
+// /metrics/resource (what metrics-server and `kubectl top` read), on the port
 // the Node advertises, with the kubelet's paths, query parameters, error texts and authorization
 // attributes, so `kubectl logs/exec/attach/port-forward` and the node proxy work unchanged.
 //
@@ -13,5 +14,5 @@
 // IO: listens on TCP; calls the API server for TokenReview, SubjectAccessReview and
 // CertificateSigningRequests; reads and watches the certificate and CA files and writes the self-signed or
 // bootstrapped certificate under CertDir; reads container log files under PodLogDir; calls the container
-// runtime through Containers.
+// runtime through Containers; reads resource usage through ResourceStats.
 package kubeletapi

@@ -35,6 +35,9 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("POST /run/{namespace}/{pod}/{container}", s.getRun)
 	mux.HandleFunc("POST /run/{namespace}/{pod}/{uid}/{container}", s.getRun)
+	if s.cfg.ResourceStats != nil {
+		mux.HandleFunc("GET /metrics/resource", s.getResourceMetrics)
+	}
 	return mux
 }
 

@@ -69,6 +69,8 @@ type Config struct {
 	Client kubernetes.Interface
 	// PodLogDir is the root of the pods' CRI log files (/var/log/pods).
 	PodLogDir string
+	// ResourceStats, when set, serves /metrics/resource (metrics-server, `kubectl top`); nil leaves it 404.
+	ResourceStats ResourceStats
 	// Logger gets the server's log lines; nil discards them.
 	Logger hclog.Logger
 	// ObserveRequest, when set, is told of every request once it has ended: its route (healthz, pods,
