@@ -54,6 +54,9 @@ var reloadRules = map[string]reloadRule{
 	"CgroupsPerQOS":        restartOnly("cgroupsPerQOS"),
 	"CgroupDriver":         restartOnly("cgroupDriver"),
 	"PodPidsLimit":         restartOnly("podPidsLimit"),
+	// Each container's logger gets its limits when the container starts.
+	"ContainerLogMaxSize":  restartOnly("containerLogMaxSize"),
+	"ContainerLogMaxFiles": restartOnly("containerLogMaxFiles"),
 	"ContainerdAddress":    restartOnly("containerd.address"),
 	"ContainerdNamespace":  restartOnly("containerd.namespace"),
 	"Kubeconfig":           restartOnly("kubeconfig"),

@@ -8,15 +8,15 @@ import (
 )
 
 // isShimLogger reports whether containerd's shim started this process to
-// write a container's logs: `staticlet shim-logger FILE`. main checks it
-// before anything else, since the shim waits for the logger to be ready
-// before it starts the container.
+// write a container's logs: `staticlet shim-logger FILE[?ROTATION]`
+// (podlogs.ShimLoggerArg). main checks it before anything else, since the
+// shim waits for the logger to be ready before it starts the container.
 func isShimLogger(args []string) bool {
 	return len(args) == 2 && args[0] == podlogs.ShimLoggerCommand
 }
 
-func runShimLogger(path string) int {
-	if err := podlogs.RunShimLogger(path); err != nil {
+func runShimLogger(arg string) int {
+	if err := podlogs.RunShimLogger(arg); err != nil {
 		// The shim discards our stderr; the kernel log is no better. The
 		// agent notices a missing log file in `staticlet logs`.
 		fmt.Fprintln(os.Stderr, "staticlet:", err)

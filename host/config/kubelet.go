@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"sigs.k8s.io/yaml"
 )
@@ -17,6 +18,10 @@ import (
 const (
 	DefaultFileCheckFrequency = 20 * time.Second
 	DefaultHTTPCheckFrequency = 20 * time.Second
+	// DefaultContainerLogMaxSize (10Mi) and DefaultContainerLogMaxFiles
+	// rotate container logs.
+	DefaultContainerLogMaxSize  = 10 * 1024 * 1024
+	DefaultContainerLogMaxFiles = 5
 )
 
 // ErrInvalidConfig marks every configuration error, so callers can tell a bad
@@ -51,6 +56,11 @@ type KubeletSettings struct {
 	CgroupsPerQOS *bool
 	CgroupDriver  string
 	PodPidsLimit  int64
+	// ContainerLogMaxSize is containerLogMaxSize in bytes: a container's log
+	// file is rotated before it grows past it; ContainerLogMaxFiles is how
+	// many of its files are kept, the current one included.
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int32
 }
 
 // The KubeletConfiguration's cgroup drivers.
@@ -99,6 +109,8 @@ func ParseKubeletConfig(path string, data []byte) (KubeletSettings, error) {
 		CgroupsPerQOS:        kc.CgroupsPerQOS,
 		CgroupDriver:         kc.CgroupDriver,
 		PodPidsLimit:         -1,
+		ContainerLogMaxSize:  DefaultContainerLogMaxSize,
+		ContainerLogMaxFiles: DefaultContainerLogMaxFiles,
 	}
 	if settings.CgroupRoot == "" {
 		// The kubelet defaults it to / (and needs it with cgroupsPerQOS).
@@ -115,6 +127,19 @@ func ParseKubeletConfig(path string, data []byte) (KubeletSettings, error) {
 			return KubeletSettings{}, fmt.Errorf("%s: clusterDNS[%d]: %w: %q is not an IP address", path, i, ErrInvalidConfig, ip)
 		}
 	}
+	if kc.ContainerLogMaxSize != "" {
+		size, err := parseLogMaxSize(kc.ContainerLogMaxSize)
+		if err != nil {
+			return KubeletSettings{}, fmt.Errorf("%s: containerLogMaxSize: %w: %w", path, ErrInvalidConfig, err)
+		}
+		settings.ContainerLogMaxSize = size
+	}
+	if kc.ContainerLogMaxFiles != nil {
+		if *kc.ContainerLogMaxFiles < 2 {
+			return KubeletSettings{}, fmt.Errorf("%s: containerLogMaxFiles: %w: %d, must be at least 2 (the file being written and one rotated)", path, ErrInvalidConfig, *kc.ContainerLogMaxFiles)
+		}
+		settings.ContainerLogMaxFiles = *kc.ContainerLogMaxFiles
+	}
 	if kc.FileCheckFrequency.Duration < 0 {
 		return KubeletSettings{}, fmt.Errorf("%s: fileCheckFrequency: %w: must not be negative", path, ErrInvalidConfig)
 	}
@@ -122,6 +147,21 @@ func ParseKubeletConfig(path string, data []byte) (KubeletSettings, error) {
 		return KubeletSettings{}, fmt.Errorf("%s: httpCheckFrequency: %w: must not be negative", path, ErrInvalidConfig)
 	}
 	return settings, nil
+}
+
+// parseLogMaxSize reads containerLogMaxSize, a resource quantity ("10Mi"), as
+// the kubelet does; unlike the kubelet, which turns rotation off for a
+// negative size, it must be positive: every log is rotated.
+func parseLogMaxSize(q string) (int64, error) {
+	quantity, err := resource.ParseQuantity(q)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a quantity such as 10Mi: %w", q, err)
+	}
+	size, ok := quantity.AsInt64()
+	if !ok || size <= 0 {
+		return 0, fmt.Errorf("%q must be a positive number of bytes", q)
+	}
+	return size, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {

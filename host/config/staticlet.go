@@ -310,6 +310,11 @@ type Settings struct {
 	// front.address, defaulted.
 	Mode         string
 	FrontAddress string
+	// ContainerLogMaxSize (bytes) and ContainerLogMaxFiles rotate each
+	// container's log files: the KubeletConfiguration's containerLogMaxSize
+	// and containerLogMaxFiles, its defaults without one.
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int32
 }
 
 // Resolve merges the kubelet's settings (nil when no KubeletConfiguration was
@@ -337,6 +342,7 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 		CgroupDriver:        CgroupDriverCgroupfs,
 		PodPidsLimit:        -1,
 	}
+	s.ContainerLogMaxSize, s.ContainerLogMaxFiles = DefaultContainerLogMaxSize, DefaultContainerLogMaxFiles
 	if kubelet != nil {
 		if kubelet.StaticPodPath != "" {
 			s.PodManifestPath = kubelet.StaticPodPath
@@ -354,6 +360,9 @@ func Resolve(kubelet *KubeletSettings, sc StaticletConfiguration, ov Overrides, 
 		}
 		if kubelet.PodPidsLimit != 0 {
 			s.PodPidsLimit = kubelet.PodPidsLimit
+		}
+		if kubelet.ContainerLogMaxSize != 0 {
+			s.ContainerLogMaxSize, s.ContainerLogMaxFiles = kubelet.ContainerLogMaxSize, kubelet.ContainerLogMaxFiles
 		}
 	}
 	s.CgroupRoot = first(sc.CgroupRoot, s.CgroupRoot)

@@ -121,5 +121,8 @@ func waitFor(t *testing.T, b *testenv.SyncBuffer, want string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatalf("followed output never became %q", want)
+	got := b.String()
+	t.Fatalf("followed output never became the %d bytes ending %q; it is %d bytes ending %q", len(want), tail(want), len(got), tail(got))
 }
+
+func tail(s string) string { return s[max(0, len(s)-120):] }

@@ -115,6 +115,16 @@ func ReadLog(ctx context.Context, path string, opts LogOptions, stdout, stderr i
 			return nil
 		}
 		if next := replacement(path, f); next != nil {
+			// Records written to the old file after the read above came
+			// before the new file: read them first.
+			_, done, err := lr.copyLines(io.NewSectionReader(f, offset, math.MaxInt64-offset))
+			if err != nil || done {
+				next.Close()
+				if err != nil {
+					return readErr(path, err)
+				}
+				return nil
+			}
 			f.Close()
 			f, offset = next, 0
 			continue

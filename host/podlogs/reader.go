@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -169,51 +170,88 @@ func Copy(w io.Writer, r io.Reader) (consumed int64, err error) {
 }
 
 // Follow prints containerDir's latest log and keeps printing what is
-// appended, moving on to a newer run's file when the container restarts,
-// until ctx ends. poll is how often it looks for more.
+// appended, moving on to the new file when the log is rotated and to a newer
+// run's file when the container restarts, until ctx ends. poll is how often
+// it looks for more.
 func Follow(ctx context.Context, w io.Writer, containerDir string, poll time.Duration) error {
 	path, run, err := LatestLog(containerDir)
 	if err != nil {
 		return err
 	}
+	var f *os.File // nil until path exists (it may be between a rotation's rename and open)
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	var offset int64
 	for {
-		n, err := copyFrom(w, path, offset)
-		if err != nil {
-			return err
+		if f == nil {
+			if f, err = openLog(path); err != nil {
+				return err
+			}
+			offset = 0
 		}
-		offset += n
-		if n == 0 {
-			if next, nextRun, err := LatestLog(containerDir); err == nil && nextRun > run {
-				// Finish the old file first: its last records may be new.
-				m, err := copyFrom(w, path, offset)
-				if err != nil {
-					return err
-				}
-				_ = m
-				path, run, offset = next, nextRun, 0
+		if f != nil {
+			n, err := copyAt(w, f, offset)
+			offset += n
+			if err != nil {
+				return err
+			}
+			if n > 0 {
 				continue
 			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(poll):
+		}
+		next, nextRun, err := LatestLog(containerDir)
+		newRun := err == nil && nextRun > run
+		if f != nil && (newRun || replaced(path, f)) {
+			// Finish the old file first: its last records may be new.
+			if _, err := copyAt(w, f, offset); err != nil {
+				return err
 			}
+			f.Close()
+			f = nil
+			if newRun {
+				path, run = next, nextRun
+			}
+			continue
+		}
+		if f == nil && newRun {
+			path, run = next, nextRun
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(poll):
 		}
 	}
 }
 
-func copyFrom(w io.Writer, path string, offset int64) (int64, error) {
+// openLog opens a followed log file; nil without error when it is not there
+// (yet).
+func openLog(path string) (*os.File, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil // rotated away or not written yet
+		return nil, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("follow log: %w", err)
+		return nil, fmt.Errorf("follow log: %w", err)
 	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("follow log: %s: %w", path, err)
+	return f, nil
+}
+
+// replaced reports whether path now names another file than the open f (the
+// log was rotated), or none.
+func replaced(path string, f *os.File) bool {
+	now, err := os.Stat(path)
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
 	}
-	return Copy(w, f)
+	open, err := f.Stat()
+	return err == nil && !os.SameFile(now, open)
+}
+
+func copyAt(w io.Writer, f *os.File, offset int64) (int64, error) {
+	return Copy(w, io.NewSectionReader(f, offset, math.MaxInt64-offset))
 }

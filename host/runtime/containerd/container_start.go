@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -151,7 +150,9 @@ func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerStat
 	}
 	pruneLogs(filepath.Dir(logPath), cs.restartCount)
 	tTask := time.Now()
-	task, err := ctr.NewTask(ctx, cio.BinaryIO(w.rt.opts.LoggerBinary, map[string]string{podlogs.ShimLoggerCommand: logPath}))
+	// One key: the shim orders the logger's arguments by ranging over them.
+	logArg := podlogs.ShimLoggerArg(logPath, w.rt.opts.logRotation())
+	task, err := ctr.NewTask(ctx, cio.BinaryIO(w.rt.opts.LoggerBinary, map[string]string{podlogs.ShimLoggerCommand: logArg}))
 	if err != nil {
 		return fail(fmt.Errorf("create task %s: %w", id, err))
 	}
@@ -173,15 +174,24 @@ func (w *worker) createAndStart(ctx, watchCtx context.Context, cs *containerStat
 	return nil
 }
 
-// pruneLogs deletes the log files of runs older than the ones kept.
+// pruneLogs deletes the log files of runs older than the ones kept, with
+// their rotated files (<run>.log.<time>[.gz]).
 func pruneLogs(dir string, current int32) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		n, err := strconv.Atoi(strings.TrimSuffix(e.Name(), ".log"))
-		if err == nil && int32(n) <= current-keepLogRuns {
+		m := logFileName.FindStringSubmatch(e.Name())
+		if m == nil || e.IsDir() {
+			continue
+		}
+		if n, err := strconv.ParseInt(m[1], 10, 32); err == nil && int32(n) <= current-keepLogRuns {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// logRotation is the rotation policy of every container's logger.
+func (o Options) logRotation() podlogs.Rotation {
+	return podlogs.Rotation{MaxBytes: o.ContainerLogMaxSize, MaxFiles: int(o.ContainerLogMaxFiles)}
 }
 
 // removeContainer deletes a container's task (killing it) and the container

@@ -39,6 +39,11 @@ type Options struct {
 	// `LoggerBinary shim-logger FILE` to write a container's logs (the
 	// staticlet binary; see podlogs.RunShimLogger).
 	LoggerBinary string
+	// ContainerLogMaxSize (bytes) and ContainerLogMaxFiles are how each
+	// container's logger rotates its file (the KubeletConfiguration's
+	// fields); a zero size rotates nothing.
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int32
 	// Snapshotter names containerd's snapshotter; empty means the
 	// namespace's default label, else containerd's default.
 	Snapshotter string
@@ -142,6 +147,9 @@ func New(opts Options) (*Runtime, error) {
 		if !filepath.IsAbs(p) {
 			errs = append(errs, fmt.Errorf("%s %q must be an absolute path", name, p))
 		}
+	}
+	if err := opts.logRotation().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("container logs: %w", err))
 	}
 	if err := opts.Sysctls.Validate(); err != nil {
 		errs = append(errs, err)
