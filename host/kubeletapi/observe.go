@@ -11,7 +11,11 @@ import (
 // routeOf names a request's route for metrics by its path's first segment, so a label never carries a
 // pod's name.
 func routeOf(r *http.Request) (route string, longRunning bool) {
-	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	path := strings.TrimPrefix(r.URL.Path, "/")
+	if path == "metrics/resource" {
+		return path, false
+	}
+	first, _, _ := strings.Cut(path, "/")
 	switch first {
 	case "exec", "attach", "portForward":
 		return first, true

@@ -65,6 +65,9 @@ func TestObserveRequestSeesEveryEndedRequest(t *testing.T) {
 			t.Errorf("request %d observed as %+v, want %+v", i, seen[i], want[i])
 		}
 	}
+	if route, _ := routeOf(httptest.NewRequest(http.MethodGet, "/metrics/resource", nil)); route != "metrics/resource" {
+		t.Errorf("/metrics/resource is route %s", route)
+	}
 	if route, long := routeOf(httptest.NewRequest(http.MethodGet, "/containerLogs/ns/p/c?follow=true", nil)); route != "containerLogs" || !long {
 		t.Errorf("a followed log is %s, long-running %v", route, long)
 	}

@@ -74,7 +74,7 @@ type Config struct {
 	// Logger gets the server's log lines; nil discards them.
 	Logger hclog.Logger
 	// ObserveRequest, when set, is told of every request once it has ended: its route (healthz, pods,
-	// containerLogs, exec, attach, portForward, run, other), the status code it got (101 for an upgraded
+	// metrics/resource, containerLogs, exec, attach, portForward, run, other), the status code it got (101 for an upgraded
 	// stream, 401 and 403 included), whether it was a stream, and how long it took.
 	ObserveRequest func(route string, code int, longRunning bool, took time.Duration)
 }

@@ -72,7 +72,7 @@ func New(src StatusSource) *Metrics {
 		}, []string{"verb", "outcome"}),
 		kubeletRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "kubelet_api_requests_total",
-			Help: "Requests to the kubelet API by route (healthz, pods, containerLogs, exec, attach, portForward, run, other) and HTTP status code.",
+			Help: "Requests to the kubelet API by route (healthz, pods, metrics/resource, containerLogs, exec, attach, portForward, run, other) and HTTP status code.",
 		}, []string{"route", "code"}),
 		kubeletDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "kubelet_api_request_duration_seconds",

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/staticlet/staticlet/internal/testenv"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -175,7 +177,8 @@ func TestManagerV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &strings.Builder{}
+	// The shell's output is copied in by exec's goroutine while the test reads it.
+	out := &testenv.SyncBuffer{}
 	sh.Stdout, sh.Stderr = out, out
 	if err := sh.Start(); err != nil {
 		t.Fatal(err)
