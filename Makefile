@@ -109,6 +109,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'DeadlineOverheadInterleaved|DeadlineEnforcement' -benchtime 3000x ./host/plugin
 	$(GO) test -run '^$$' -bench 'HostileStop' -benchtime 20x ./host/plugin
 	$(GO) test -run '^$$' -bench 'ColdCompile|CachedLoad' -benchtime 3x ./host/plugin
+	$(GO) test -run '^$$' -bench ShimLoggerRotation -benchtime 3x ./host/podlogs
+	STATICLET_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench KubectlVsKubelet -benchtime 20x -timeout 20m ./host/kubeletapi/kubectle2e
 
 ## run: the README's main command: a private containerd under $(RUN_STATE)
 ## (or the one at $$CONTAINERD_ADDRESS), the busybox image imported as
