@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build test test-deps mirror-deps kubelet-deps sdk-test sdk-as-test as-deps vet fmt-check check-pure unit fuzz bench run clean-run clean
+.PHONY: all build test test-deps mirror-deps kubelet-deps kubectl-deps sdk-test sdk-as-test as-deps vet fmt-check check-pure unit fuzz bench run clean-run clean
 
 all: build
 
@@ -16,7 +16,7 @@ build:
 ## test: everything CI checks: formatting, vet, the pure-core rule, unit and
 ## integration tests (real containerd, real .wasm plugins), the SDK module,
 ## the reference plugins against their cases, and a short fuzz pass.
-test: test-deps mirror-deps kubelet-deps opa-deps fmt-check vet check-pure unit sdk-test plugins-test fuzz
+test: test-deps mirror-deps kubelet-deps kubectl-deps opa-deps fmt-check vet check-pure unit sdk-test plugins-test fuzz
 
 ## test-deps: Debian packages the tests build with (C plugins need clang and
 ## wasi-libc; the hostile plugin suite assembles .wat with wabt); containerd, runc and busybox-static are installed by
@@ -47,6 +47,13 @@ mirror-deps:
 ## 8 minutes cold on 2 cores; a no-op when cached). hack/kubelet/node.sh runs it on a private CRI containerd.
 kubelet-deps:
 	./hack/kubelet/build.sh >/dev/null
+
+## kubectl-deps: the tests that act as a user (host/kubeletapi/kubectle2e, host/mirror/seede2e,
+## host/runtime/front/kubelete2e) run kubectl. On a machine without one on its PATH, kubectl v1.37.2 is built
+## from the Go module proxy into /var/cache/staticlet (once per machine) and linked as /usr/local/bin/kubectl;
+## a kubectl already there (v1.32 on these machines) is used as it is.
+kubectl-deps:
+	@command -v kubectl >/dev/null || { echo "building kubectl"; ln -sf "$$(./hack/kubectl/build.sh)" /usr/local/bin/kubectl; }
 
 ## sdk-test: the plugin SDK is its own module (standard library only), and
 ## so is the example policy project; then the AssemblyScript SDK.
