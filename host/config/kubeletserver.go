@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+
+	"github.com/staticlet/staticlet/host/kubeletapi"
 )
 
 // DefaultKubeletServerAddress is where the kubelet API listens unless kubeletServer.address says otherwise:
@@ -41,27 +41,7 @@ type KubeletServerConfig struct {
 // kubeletServerSettings defaults kubeletServer as KubeletConfiguration v1beta1 defaults its fields.
 func kubeletServerSettings(c KubeletServerConfig) KubeletServerConfig {
 	c.Address = first(c.Address, DefaultKubeletServerAddress)
-	authn := &c.Authentication
-	if authn.Anonymous.Enabled == nil {
-		authn.Anonymous.Enabled = new(bool)
-	}
-	if authn.Webhook.Enabled == nil {
-		enabled := true
-		authn.Webhook.Enabled = &enabled
-	}
-	if authn.Webhook.CacheTTL.Duration == 0 {
-		authn.Webhook.CacheTTL = metav1.Duration{Duration: 2 * time.Minute}
-	}
-	authz := &c.Authorization
-	if authz.Mode == "" {
-		authz.Mode = kubeletconfig.KubeletAuthorizationModeWebhook
-	}
-	if authz.Webhook.CacheAuthorizedTTL.Duration == 0 {
-		authz.Webhook.CacheAuthorizedTTL = metav1.Duration{Duration: 5 * time.Minute}
-	}
-	if authz.Webhook.CacheUnauthorizedTTL.Duration == 0 {
-		authz.Webhook.CacheUnauthorizedTTL = metav1.Duration{Duration: 30 * time.Second}
-	}
+	kubeletapi.DefaultAuth(&c.Authentication, &c.Authorization)
 	return c
 }
 

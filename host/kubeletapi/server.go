@@ -144,7 +144,14 @@ func withDefaults(cfg Config) Config {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	authn := &cfg.Authentication
+	DefaultAuth(&cfg.Authentication, &cfg.Authorization)
+	return cfg
+}
+
+// DefaultAuth sets what authn and authz leave unset to KubeletConfiguration v1beta1's defaults: no
+// anonymous requests, webhook authentication (TokenReview cached 2m), Webhook authorization
+// (SubjectAccessReview cached 5m when allowed, 30s when denied).
+func DefaultAuth(authn *kubeletconfigv1beta1.KubeletAuthentication, authz *kubeletconfigv1beta1.KubeletAuthorization) {
 	if authn.Anonymous.Enabled == nil {
 		authn.Anonymous.Enabled = new(bool)
 	}
@@ -155,7 +162,6 @@ func withDefaults(cfg Config) Config {
 	if authn.Webhook.CacheTTL.Duration == 0 {
 		authn.Webhook.CacheTTL = metav1.Duration{Duration: 2 * time.Minute}
 	}
-	authz := &cfg.Authorization
 	if authz.Mode == "" {
 		authz.Mode = kubeletconfigv1beta1.KubeletAuthorizationModeWebhook
 	}
@@ -165,7 +171,6 @@ func withDefaults(cfg Config) Config {
 	if authz.Webhook.CacheUnauthorizedTTL.Duration == 0 {
 		authz.Webhook.CacheUnauthorizedTTL = metav1.Duration{Duration: 30 * time.Second}
 	}
-	return cfg
 }
 
 func validate(cfg Config, pods Pods, containers Containers) error {
