@@ -27,16 +27,9 @@ type forwardStream struct {
 func (s *forwardStream) Read(p []byte) (int, error) { return s.r.Read(p) }
 func (s *forwardStream) Close() error               { return nil }
 
-// freePort is a TCP port nothing on the host listens on now.
-func freePort(t *testing.T) int32 {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return int32(l.Addr().(*net.TCPAddr).Port)
-}
+// freePort is a TCP port nothing on the host listens on now, outside the ephemeral range
+// (testenv.FreePort).
+func freePort(t *testing.T) int32 { return int32(testenv.FreePort(t)) }
 
 // echoPod runs busybox nc as an echo server on port: every connection gets
 // a cat, which answers what it reads and exits at its end.
