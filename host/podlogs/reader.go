@@ -1,13 +1,11 @@
 package podlogs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -143,81 +141,40 @@ func ParseRecord(line []byte) (Record, error) {
 // Copy writes the content of the records read from r to w, joining partial
 // records, and returns at EOF. A final line without a newline (a record
 // being written) is left unread and its length is not counted in consumed,
-// so a follower can resume at consumed.
+// so a follower can resume at consumed. It is ReadLog's reader with no
+// options, both streams to w.
 func Copy(w io.Writer, r io.Reader) (consumed int64, err error) {
-	br := bufio.NewReaderSize(r, 64*1024)
-	for {
-		line, err := br.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			return consumed, nil
-		}
-		if err != nil {
-			return consumed, fmt.Errorf("read log: %w", err)
-		}
-		consumed += int64(len(line))
-		rec, perr := ParseRecord(line[:len(line)-1])
-		if perr != nil {
-			continue // a corrupt line must not hide the rest
-		}
-		out := rec.Content
-		if !rec.Partial {
-			out = append(out, '\n')
-		}
-		if _, err := w.Write(out); err != nil {
-			return consumed, fmt.Errorf("write logs: %w", err)
-		}
+	consumed, _, err = newLogReader(LogOptions{}, w, w).copyLines(r)
+	if err != nil {
+		return consumed, fmt.Errorf("read log: %w", err)
 	}
+	return consumed, nil
 }
 
 // Follow prints containerDir's latest log and keeps printing what is
-// appended, moving on to the new file when the log is rotated and to a newer
-// run's file when the container restarts, until ctx ends. poll is how often
-// it looks for more.
+// appended, until ctx ends: each run's file is read by ReadLog, which follows
+// it across rotations, until a newer run's file appears (the container
+// restarted), then that one. poll is how long it waits for a run's file that
+// is not there yet (between a rotation's rename and open).
 func Follow(ctx context.Context, w io.Writer, containerDir string, poll time.Duration) error {
 	path, run, err := LatestLog(containerDir)
 	if err != nil {
 		return err
 	}
-	var f *os.File // nil until path exists (it may be between a rotation's rename and open)
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
-	var offset int64
 	for {
-		if f == nil {
-			if f, err = openLog(path); err != nil {
-				return err
-			}
-			offset = 0
+		noNewerRun := func() bool {
+			_, latest, err := LatestLog(containerDir)
+			return err != nil || latest <= run
 		}
-		if f != nil {
-			n, err := copyAt(w, f, offset)
-			offset += n
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				continue
-			}
+		err := ReadLog(ctx, path, LogOptions{Follow: true}, w, w, noNewerRun)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
-		next, nextRun, err := LatestLog(containerDir)
-		newRun := err == nil && nextRun > run
-		if f != nil && (newRun || replaced(path, f)) {
-			// Finish the old file first: its last records may be new.
-			if _, err := copyAt(w, f, offset); err != nil {
-				return err
-			}
-			f.Close()
-			f = nil
-			if newRun {
-				path, run = next, nextRun
-			}
-			continue
+		if ctx.Err() != nil {
+			return nil
 		}
-		if f == nil && newRun {
-			path, run = next, nextRun
+		if next, latest, lerr := LatestLog(containerDir); lerr == nil && latest > run {
+			path, run = next, latest
 			continue
 		}
 		select {
@@ -226,32 +183,4 @@ func Follow(ctx context.Context, w io.Writer, containerDir string, poll time.Dur
 		case <-time.After(poll):
 		}
 	}
-}
-
-// openLog opens a followed log file; nil without error when it is not there
-// (yet).
-func openLog(path string) (*os.File, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("follow log: %w", err)
-	}
-	return f, nil
-}
-
-// replaced reports whether path now names another file than the open f (the
-// log was rotated), or none.
-func replaced(path string, f *os.File) bool {
-	now, err := os.Stat(path)
-	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
-	}
-	open, err := f.Stat()
-	return err == nil && !os.SameFile(now, open)
-}
-
-func copyAt(w io.Writer, f *os.File, offset int64) (int64, error) {
-	return Copy(w, io.NewSectionReader(f, offset, math.MaxInt64-offset))
 }
