@@ -2,11 +2,14 @@ package kubeapi
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -55,39 +58,59 @@ func approveAndSign(ctx context.Context, admin kubernetes.Interface, caCert, caK
 	if err := req.CheckSignature(); err != nil {
 		return fmt.Errorf("request signature: %w", err)
 	}
-	caPEM, err := os.ReadFile(caCert)
+	certPEM, err := issueServing(caCert, caKeyFile, req.Subject, req.DNSNames, req.IPAddresses, req.PublicKey, validity)
 	if err != nil {
 		return err
 	}
-	caBlock, _ := pem.Decode(caPEM)
-	if caBlock == nil {
-		return fmt.Errorf("%s holds no PEM block", caCert)
-	}
-	ca, err := x509.ParseCertificate(caBlock.Bytes)
-	if err != nil {
-		return fmt.Errorf("parse CA: %w", err)
-	}
-	caKey, err := keyutil.PrivateKeyFromFile(caKeyFile)
-	if err != nil {
-		return fmt.Errorf("CA key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: req.Subject, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses,
-		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(validity),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, req.PublicKey, caKey)
-	if err != nil {
-		return fmt.Errorf("issue: %w", err)
-	}
-	csr.Status.Certificate = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	csr.Status.Certificate = certPEM
 	if _, err := csrs.UpdateStatus(ctx, csr, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("store certificate: %w", err)
 	}
 	return nil
+}
+
+// IssueKubeletServing issues a serverAuth certificate for subject, DNS names and IPs and the public key
+// pub, signed by the cluster CA and valid for validity, as PEM: what kube-controller-manager signs for a
+// kubernetes.io/kubelet-serving request. It fails the test on any error.
+func (c *Cluster) IssueKubeletServing(t testing.TB, subject pkix.Name, dnsNames []string, ips []net.IP, pub crypto.PublicKey, validity time.Duration) []byte {
+	t.Helper()
+	certPEM, err := issueServing(c.CACert, c.CAKey, subject, dnsNames, ips, pub, validity)
+	if err != nil {
+		t.Fatalf("kubeapi: issue a kubelet serving certificate: %v", err)
+	}
+	return certPEM
+}
+
+func issueServing(caCert, caKeyFile string, subject pkix.Name, dnsNames []string, ips []net.IP, pub crypto.PublicKey, validity time.Duration) ([]byte, error) {
+	caPEM, err := os.ReadFile(caCert)
+	if err != nil {
+		return nil, err
+	}
+	caBlock, _ := pem.Decode(caPEM)
+	if caBlock == nil {
+		return nil, fmt.Errorf("%s holds no PEM block", caCert)
+	}
+	ca, err := x509.ParseCertificate(caBlock.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parse CA: %w", err)
+	}
+	caKey, err := keyutil.PrivateKeyFromFile(caKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("CA key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: subject, DNSNames: dnsNames, IPAddresses: ips,
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(validity),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("issue: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }

@@ -28,7 +28,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -39,7 +38,6 @@ import (
 	"time"
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/client-go/util/keyutil"
 
 	"github.com/staticlet/staticlet/internal/testenv"
 	"github.com/staticlet/staticlet/internal/testenv/kubeapi"
@@ -253,48 +251,18 @@ func tail(t testing.TB, path string, lines int) {
 // the pair into dir.
 func servingCertificate(t testing.TB, c *kubeapi.Cluster, dir, node string, ip net.IP) (certPath, keyPath string) {
 	t.Helper()
-	caPEM, err := os.ReadFile(c.CACert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(caPEM)
-	if block == nil {
-		t.Fatalf("kubeletnode: %s holds no PEM block", c.CACert)
-	}
-	ca, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatalf("kubeletnode: parse %s: %v", c.CACert, err)
-	}
-	caKey, err := keyutil.PrivateKeyFromFile(c.CAKey)
-	if err != nil {
-		t.Fatalf("kubeletnode: %s: %v", c.CAKey, err)
-	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
-		DNSNames:     []string{node}, IPAddresses: []net.IP{ip},
-		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
-	if err != nil {
-		t.Fatalf("kubeletnode: issue the serving certificate: %v", err)
-	}
+	certPEM := c.IssueKubeletServing(t, pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
+		[]string{node}, []net.IP{ip}, key.Public(), 24*time.Hour)
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	certPath, keyPath = filepath.Join(dir, "serving.crt"), filepath.Join(dir, "serving.key")
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
