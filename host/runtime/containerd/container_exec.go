@@ -48,7 +48,7 @@ func (r *Runtime) ExecInContainer(ctx context.Context, name, uid, container stri
 	if len(cmd) == 0 {
 		return fmt.Errorf("%s: no command", what)
 	}
-	code, err := r.exec(r.nsContext(ctx), target.ctr, execOptions{cmd: cmd, in: in, out: out, errOut: errOut, tty: tty, resize: resize, timeout: timeout})
+	code, err := runExec(r.nsContext(ctx), target.ctr, r.log, execOptions{cmd: cmd, in: in, out: out, errOut: errOut, tty: tty, resize: resize, timeout: timeout})
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -67,8 +67,9 @@ type execOptions struct {
 	timeout     time.Duration
 }
 
-// exec runs one exec process in ctr's task and returns its exit code.
-func (r *Runtime) exec(ctx context.Context, ctr client.Container, o execOptions) (uint32, error) {
+// runExec runs one exec process in ctr's task and returns its exit code: for
+// the kubelet API's exec, and for exec probes and hooks.
+func runExec(ctx context.Context, ctr client.Container, log hclog.Logger, o execOptions) (uint32, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	task, err := ctr.Task(ctx, nil)
@@ -132,7 +133,7 @@ func (r *Runtime) exec(ctx context.Context, ctr client.Container, o execOptions)
 		// Delete also ends the IO copies; when it cannot, they are ended
 		// here so the caller's writers are no longer used once we return.
 		if _, err := proc.Delete(dctx, client.WithProcessKill); err != nil {
-			r.log.Debug("delete exec process", "container", ctr.ID(), "exec", id, "error", err)
+			log.Debug("delete exec process", "container", ctr.ID(), "exec", id, "error", err)
 			proc.IO().Cancel()
 			proc.IO().Wait()
 			proc.IO().Close()
@@ -150,7 +151,7 @@ func (r *Runtime) exec(ctx context.Context, ctr client.Container, o execOptions)
 		stdin.setCloser(func() error { return proc.CloseIO(context.WithoutCancel(ctx), client.WithStdinCloser) })
 	}
 	if o.resize != nil {
-		go forwardResizes(ctx, proc, o.resize, r.log.With("container", ctr.ID(), "exec", id))
+		go forwardResizes(ctx, proc, o.resize, log.With("container", ctr.ID(), "exec", id))
 	}
 	ioDone := make(chan struct{})
 	go func() {

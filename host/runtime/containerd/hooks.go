@@ -25,7 +25,7 @@ const (
 func (w *worker) runHook(ctx context.Context, ctr client.Container, c *corev1.Container, h *corev1.LifecycleHandler) probe.Result {
 	switch {
 	case h.Exec != nil:
-		return execProbe(ctx, ctr, h.Exec.Command)
+		return execProbe(ctx, ctr, w.log, h.Exec.Command)
 	case h.HTTPGet != nil:
 		res := probe.HTTPGet(ctx, w.dialer(), h.HTTPGet, c, probeHost)
 		// Any response will do, as for the kubelet's hooks: only probes

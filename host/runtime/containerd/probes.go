@@ -8,13 +8,12 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
+	"github.com/hashicorp/go-hclog"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
 
@@ -34,8 +33,6 @@ type probeEvent struct {
 	gen   uint64
 	state probe.State
 }
-
-var execSeq atomic.Uint64
 
 // startProbes begins the probing of cs's current run, or, for a container
 // without probes, marks it started and ready at once.
@@ -131,7 +128,7 @@ func (w *worker) runProbe(ctx context.Context, ctr client.Container, c *corev1.C
 	h := probeOf(c, kind).ProbeHandler
 	switch {
 	case h.Exec != nil:
-		return execProbe(ctx, ctr, h.Exec.Command)
+		return execProbe(ctx, ctr, w.log, h.Exec.Command)
 	case h.HTTPGet != nil:
 		return probe.HTTPGet(ctx, dial, h.HTTPGet, c, probeHost)
 	case h.TCPSocket != nil:
@@ -165,48 +162,20 @@ func (w *worker) dialer() probe.Dial {
 }
 
 // execProbe runs command in the container (its process spec: user, env,
-// cwd) and succeeds on exit 0. On timeout the process is killed.
-func execProbe(ctx context.Context, ctr client.Container, command []string) probe.Result {
-	task, err := ctr.Task(ctx, nil)
-	if err != nil {
-		return probe.Result{Message: fmt.Sprintf("exec %q: %v", command, err)}
-	}
-	spec, err := ctr.Spec(ctx)
-	if err != nil {
-		return probe.Result{Message: fmt.Sprintf("exec %q: %v", command, err)}
-	}
-	pspec := *spec.Process
-	pspec.Args, pspec.Terminal = command, false
+// cwd) through runExec and succeeds on exit 0. When ctx ends (the probe's
+// timeout) the process is killed.
+func execProbe(ctx context.Context, ctr client.Container, log hclog.Logger, command []string) probe.Result {
 	out := &limitedBuffer{max: 10 << 10}
-	id := fmt.Sprintf("probe-%d", execSeq.Add(1))
-	proc, err := task.Exec(ctx, id, &pspec, cio.NewCreator(cio.WithStreams(nil, out, out)))
-	if err != nil {
-		return probe.Result{Message: fmt.Sprintf("exec %q: %v", command, err)}
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		// A failed delete is harmless: the task's end removes its execs.
-		_, _ = proc.Delete(dctx, client.WithProcessKill)
-	}()
-	exitCh, err := proc.Wait(context.WithoutCancel(ctx))
-	if err != nil {
-		return probe.Result{Message: fmt.Sprintf("exec %q: %v", command, err)}
-	}
-	if err := proc.Start(ctx); err != nil {
-		return probe.Result{Message: fmt.Sprintf("exec %q: %v", command, err)}
-	}
-	select {
-	case st := <-exitCh:
-		proc.IO().Wait()
-		if code := st.ExitCode(); code != 0 {
-			return probe.Result{Message: fmt.Sprintf("exec %q: exit code %d: %s", command, code, strings.TrimSpace(out.String()))}
-		}
-		return probe.Result{OK: true}
-	case <-ctx.Done():
-		_ = proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
+	code, err := runExec(ctx, ctr, log, execOptions{cmd: command, out: out, errOut: out})
+	switch {
+	case err != nil && ctx.Err() != nil:
 		return probe.Result{Message: fmt.Sprintf("exec %q: timed out", command)}
+	case err != nil:
+		return probe.Result{Message: fmt.Sprintf("exec %q: %v", command, err)}
+	case code != 0:
+		return probe.Result{Message: fmt.Sprintf("exec %q: exit code %d: %s", command, code, strings.TrimSpace(out.String()))}
 	}
+	return probe.Result{OK: true}
 }
 
 // limitedBuffer keeps the first max bytes of a probe's output.
